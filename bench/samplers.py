@@ -1,0 +1,95 @@
+"""Samplers over the lambda grid at uniformly spaced u (Ho & Salimans, section 2 / appendix).
+
+Both take only eps_fn(z, lam, labels) -> eps and know nothing about guidance.
+
+Ancestral step from lambda to a less noisy lambda' (lambda < lambda'), r = e^(lambda - lambda'):
+    mu = r (alpha'/alpha) z + (1 - r) alpha' x_hat
+    var = ((1 - r) sigma'^2)^(1 - v) * ((1 - r) sigma^2)^v        (variance interpolation v)
+DDIM step (Song et al. 2021, eta = 0):  z' = alpha' x_hat + sigma' eps_hat.
+The last step outputs x_hat itself. With clip_x, x_hat is clipped to [-1, 1] at every
+step, and DDIM uses the eps consistent with the clipped x_hat.
+
+Seeds: sample i draws its label and then all of its noise from its own generator
+seeded with seeds[i], so images never depend on batch size or sharding.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+
+from .diffusion import alpha_sigma, sampling_lambdas, x_from_eps
+
+EpsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+SAMPLERS = ("ancestral", "ddim")
+
+
+class SampleNoise:
+    """Per-sample random streams: labels first, then N(0, I) draws, one per call of `draw`."""
+
+    def __init__(self, seeds: Sequence[int], shape: tuple[int, ...], num_classes: int):
+        self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.labels = torch.stack([torch.randint(num_classes, (), generator=g) for g in self.generators])
+        self.buffer = torch.empty((len(seeds), *shape))
+
+    def draw(self) -> torch.Tensor:
+        for g, row in zip(self.generators, self.buffer):
+            torch.randn(row.shape, generator=g, out=row)
+        return self.buffer
+
+
+def _step_coefficients(steps: int, sampler: str, v: float) -> list[tuple[float, ...]]:
+    """Per step: (lambda, coef_z, coef_x, coef_eps, noise_std) in float64, computed once per run."""
+    lams = sampling_lambdas(steps, torch.float64)
+    out = []
+    for lam, lam_next in zip(lams[:-1].tolist(), lams[1:].tolist()):
+        a, s = (t.item() for t in alpha_sigma(torch.tensor(lam, dtype=torch.float64)))
+        a2, s2 = (t.item() for t in alpha_sigma(torch.tensor(lam_next, dtype=torch.float64)))
+        if sampler == "ddim":
+            out.append((lam, 0.0, a2, s2, 0.0))
+            continue
+        one_minus_r = -math.expm1(lam - lam_next)
+        var = (one_minus_r * s2 ** 2) ** (1 - v) * (one_minus_r * s ** 2) ** v
+        out.append((lam, (1 - one_minus_r) * a2 / a, one_minus_r * a2, 0.0, math.sqrt(var)))
+    return out
+
+
+@torch.no_grad()
+def sample(eps_fn: EpsFn, shape: tuple[int, ...], seeds: Sequence[int], num_classes: int, *,
+           sampler: str = "ancestral", steps: int = 64, v: float = 0.3, clip_x: bool = True,
+           labels: torch.Tensor | None = None, device: str | torch.device = "cpu",
+           dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw len(seeds) samples; returns (x in model range, labels). Labels come from the seeds unless given.
+
+    The network is evaluated `steps` times, at lambda_0..lambda_{T-1} of the grid; the step
+    from lambda_{T-1} to lambda_T = lambda_max returns x_hat.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; known samplers: {', '.join(SAMPLERS)}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    noise = SampleNoise(seeds, shape, num_classes)
+    labels = (noise.labels if labels is None else labels).to(device)
+    z = noise.draw().to(device=device, dtype=dtype, copy=True)
+    coefficients = _step_coefficients(steps, sampler, v)
+    lam_batches = [torch.full((len(seeds),), c[0], device=device, dtype=dtype) for c in coefficients]
+
+    def predict(z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        eps = eps_fn(z, lam_batches[k], labels).to(dtype)
+        x_hat = x_from_eps(z, lam_batches[k], eps)
+        if not clip_x:
+            return x_hat, eps
+        x_hat = x_hat.clamp(-1.0, 1.0)
+        if sampler != "ddim":
+            return x_hat, eps
+        alpha, sigma = alpha_sigma(torch.tensor(coefficients[k][0], dtype=torch.float64))
+        return x_hat, (z - alpha.item() * x_hat) / sigma.item()
+
+    for k, (_, coef_z, coef_x, coef_eps, std) in enumerate(coefficients[:-1]):
+        x_hat, eps = predict(z, k)
+        if sampler == "ddim":
+            z = coef_x * x_hat + coef_eps * eps
+        else:
+            z = coef_z * z + coef_x * x_hat + std * noise.draw().to(device=device, dtype=dtype)
+    return predict(z, len(coefficients) - 1)[0], labels

@@ -1,0 +1,57 @@
+"""Sample a run spec's cell: build the guided eps_fn, sample in batches by seed, time it."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import RunSpec
+from .guidance import CountedNet, GuidanceContext, make_guidance
+from .samplers import sample
+
+
+@dataclass
+class SampleResult:
+    images: torch.Tensor  # model range [-1, 1], (N, C, H, W)
+    labels: torch.Tensor
+    seconds: float
+    network_seconds: float
+    nfe_per_image: float
+    classifier_seconds: float = 0.0
+    classifier_evals_per_image: float = 0.0
+
+    def timings(self) -> dict[str, float]:
+        n = len(self.labels)
+        return {
+            "sampling_seconds": self.seconds,
+            "images_per_second": n / self.seconds,
+            "network_seconds": self.network_seconds,
+            "classifier_seconds": self.classifier_seconds,
+            "other_seconds": self.seconds - self.network_seconds - self.classifier_seconds,
+            "nfe_per_image": self.nfe_per_image,
+            "classifier_evals_per_image": self.classifier_evals_per_image,
+        }
+
+
+def sample_cell(spec: RunSpec, model: torch.nn.Module, shape: tuple[int, ...], num_classes: int, *,
+                classifier: torch.nn.Module | None = None, device: str = "cpu", quiet: bool = False,
+                seeds: range | None = None) -> SampleResult:
+    """Samples for seeds spec.sample.seed .. + num_samples (or the given range), in batches."""
+    s = spec.sample
+    ctx = GuidanceContext(CountedNet(model), num_classes, CountedNet(classifier) if classifier is not None else None)
+    eps_fn = make_guidance(spec.guidance.method, ctx, **spec.guidance.kwargs())
+    seeds = seeds if seeds is not None else range(s.seed, s.seed + s.num_samples)
+    images, labels = [], []
+    start = time.perf_counter()
+    for first in tqdm(range(0, len(seeds), s.batch_size), desc="sample", disable=quiet, leave=False):
+        x, y = sample(eps_fn, shape, seeds[first:first + s.batch_size], num_classes, sampler=s.sampler,
+                      steps=s.steps, v=s.v, clip_x=s.clip_x, device=device)
+        images.append(x.float().cpu())
+        labels.append(y.cpu())
+    seconds = time.perf_counter() - start
+    n = len(seeds)
+    clf = ctx.classifier
+    return SampleResult(torch.cat(images), torch.cat(labels), seconds, ctx.model.seconds, ctx.model.rows / n,
+                        clf.seconds if clf else 0.0, clf.rows / n if clf else 0.0)

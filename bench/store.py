@@ -1,0 +1,82 @@
+"""Files that are trusted only when complete: atomic writes, and checkpoints with a sha256 sidecar.
+
+Every write goes to a temporary file in the same folder and is renamed into place, so a
+killed process never leaves a half-written file under the final name. Checkpoints are
+`state_dict`s plus the spec as JSON, loaded with `weights_only=True` (no code is unpickled);
+the sha256 written beside each one is checked before it is trusted.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def atomic_write_bytes(path: str | os.PathLike, blob: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def sha256_bytes(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    return sha256_bytes(Path(path).read_bytes())
+
+
+class CorruptFileError(RuntimeError):
+    """A file failed its integrity check; it is never trusted."""
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, torch.Tensor], spec: dict[str, Any], **extra: Any) -> str:
+    """Write {state_dict, spec JSON, extra} atomically plus `<path>.sha256`; returns the digest."""
+    buffer = io.BytesIO()
+    torch.save({"state_dict": state, "spec": json.dumps(spec, sort_keys=True), **extra}, buffer)
+    blob = buffer.getvalue()
+    digest = sha256_bytes(blob)
+    atomic_write_bytes(path, blob)
+    atomic_write_bytes(f"{path}.sha256", (digest + "\n").encode())
+    return digest
+
+
+def load_checkpoint(path: str | os.PathLike, expected_sha256: str | None = None) -> dict[str, Any]:
+    """Load a checkpoint after checking its sha256 (the sidecar's, or `expected_sha256` when given)."""
+    path = Path(path)
+    blob = path.read_bytes()
+    sidecar = Path(f"{path}.sha256")
+    expected = expected_sha256 or (sidecar.read_text().strip() if sidecar.exists() else None)
+    if expected is None:
+        raise CorruptFileError(f"{path}: no sha256 recorded beside it; refusing to trust it")
+    actual = sha256_bytes(blob)
+    if actual != expected:
+        raise CorruptFileError(f"{path}: sha256 {actual} does not match the recorded {expected}; "
+                               "the file is truncated, corrupt or not the expected weights")
+    ckpt = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    ckpt["spec"] = json.loads(ckpt["spec"])
+    return ckpt

@@ -1,0 +1,91 @@
+"""Joint conditional/unconditional training of the eps-model (Ho & Salimans, Algorithm 1).
+
+Adam with linear warm-up, gradient clipping and an EMA of the weights (the EMA is what
+samples). The loss is checked every step: a NaN/inf stops training with a message naming
+the step, after writing the last good weights. A trained model is cached under the hash
+of (data, net, train) spec, so every sampling cell of a sweep reuses it.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .config import DataSpec, NetSpec, TrainSpec, stable_hash, to_dict
+from .data import load_dataset, to_model_range
+from .diffusion import add_noise, drop_labels, training_lambdas
+from .store import CorruptFileError, atomic_write_json, load_checkpoint, save_checkpoint
+from .unet import UNet
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf; the last good weights were saved."""
+
+
+def cache_root() -> Path:
+    """Where trained models live (git-ignored): $BENCH_CACHE, default ./.cache."""
+    return Path(os.environ.get("BENCH_CACHE", ".cache"))
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p, 1.0 - decay)
+
+
+def model_id(data: DataSpec, net: NetSpec, train: TrainSpec) -> str:
+    return stable_hash({"data": data, "net": net, "train": train})
+
+
+def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: str = "cpu",
+                    quiet: bool = False, cache: Path | None = None) -> UNet:
+    """Return the EMA model for this spec, training it (and caching it) if needed."""
+    spec = to_dict({"data": data, "net": net, "train": train})
+    folder = (cache or cache_root()) / "models" / model_id(data, net, train)
+    path = folder / "ema.pt"
+    dataset = load_dataset(data, "train")
+    ema = UNet(net, dataset.shape[0], dataset.num_classes)
+    if path.exists():
+        try:
+            ema.load_state_dict(load_checkpoint(path)["state_dict"])
+            return ema.to(device).eval().requires_grad_(False)
+        except CorruptFileError as err:
+            print(f"retraining: {err}")
+
+    generator = torch.Generator().manual_seed(train.seed)
+    torch.manual_seed(train.seed)
+    model = UNet(net, dataset.shape[0], dataset.num_classes).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=train.lr)
+    warmup = max(1, min(200, train.steps // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
+    x_all, y_all = to_model_range(dataset.images), dataset.labels
+    losses = []
+    bar = tqdm(range(train.steps), desc=f"train {data.name} p_uncond={train.p_uncond}", disable=quiet)
+    for step in bar:
+        idx = torch.randint(len(x_all), (train.batch_size,), generator=generator)
+        x, y = x_all[idx], drop_labels(y_all[idx], train.p_uncond, dataset.num_classes, generator)
+        lam = training_lambdas(train.batch_size, generator)
+        eps = torch.randn(x.shape, generator=generator)
+        x, y, lam, eps = (t.to(device) for t in (x, y, lam, eps))
+        loss = F.mse_loss(model(add_noise(x, lam, eps), lam, y), eps)
+        if not torch.isfinite(loss):
+            save_checkpoint(folder / "last_good.pt", ema.state_dict(), spec, step=step)
+            raise TrainingDiverged(f"training loss became {loss.item()} at step {step}; the last good EMA "
+                                   f"weights are in {folder / 'last_good.pt'}; lower train.lr or raise train.grad_clip")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+        opt.step()
+        sched.step()
+        ema_update(ema, model, train.ema_decay)
+        losses.append(loss.item())
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+    save_checkpoint(path, {k: v.cpu() for k, v in ema.state_dict().items()}, spec, step=train.steps)
+    atomic_write_json(folder / "train_log.json", {"spec": spec, "loss_every_50": losses[::50], "final_loss_mean_100": sum(losses[-100:]) / len(losses[-100:])})
+    return ema.eval()

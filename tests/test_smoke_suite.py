@@ -1,0 +1,36 @@
+"""The smoke suite end to end, as a user runs it (slow: trains a model)."""
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+@pytest.mark.slow
+def test_smoke_suite_end_to_end(tmp_path, cache_dir):
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "bench.run", "--suite", "smoke", "--out", str(tmp_path), "--quiet"],
+                          capture_output=True, text=True, timeout=600)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = sorted((tmp_path / "smoke" / "runs").iterdir())
+    assert len(runs) >= 3
+    for run in runs:
+        for name in ("spec.json", "metrics.json", "env.json", "grid.png"):
+            assert (run / name).stat().st_size > 0, f"{run.name} lacks {name}"
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["images_per_second"] > 0 and metrics["nfe_per_image"] > 0
+    assert str(tmp_path / "smoke") in proc.stdout
+    # the issue's budget is 2 minutes on a 2-core machine; allow slack for a loaded CI box
+    assert elapsed < 240, f"smoke suite took {elapsed:.0f}s"
+    rerun = subprocess.run([sys.executable, "-m", "bench.run", "--suite", "smoke", "--out", str(tmp_path), "--quiet"],
+                           capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0 and rerun.stdout.count("done already") == len(runs)
+
+
+def test_list_and_unknown_suite():
+    listed = subprocess.run([sys.executable, "-m", "bench.run", "--list"], capture_output=True, text=True)
+    assert listed.returncode == 0 and "smoke" in listed.stdout
+    bad = subprocess.run([sys.executable, "-m", "bench.run", "--suite", "nope"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "known suites: " in bad.stderr and "smoke" in bad.stderr
