@@ -49,6 +49,19 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
+class ClassifierSpec:
+    """The guidance classifier (baselines/noisy_classifier.py). noise_aware=False is the
+    clean-images-only ablation. Used by classifier guidance and, for every cell, to
+    measure the adversarial gap (its confidence on the samples vs the evaluator's)."""
+    noise_aware: bool = True
+    width: int = 32  # channels of the first stage; stages are width x (1, 2, 4, 8)
+    steps: int = 800
+    batch_size: int = 128
+    lr: float = 2e-3
+    seed: int = 7
+
+
+@dataclass(frozen=True)
 class SampleSpec:
     """Sampling: the paper's ancestral sampler (variance interpolation v) or DDIM."""
     sampler: str = "ancestral"
@@ -84,6 +97,7 @@ class RunSpec:
     train: TrainSpec = field(default_factory=TrainSpec)
     sample: SampleSpec = field(default_factory=SampleSpec)
     guidance: GuidanceSpec = field(default_factory=GuidanceSpec)
+    classifier: ClassifierSpec = field(default_factory=ClassifierSpec)
     eval: EvalSpec = field(default_factory=EvalSpec)
 
     def model_key(self) -> dict[str, Any]:

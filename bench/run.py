@@ -7,52 +7,90 @@ same spec is skipped, so a rerun resumes an interrupted suite.
 from __future__ import annotations
 
 import argparse
-import io
 import fnmatch
+import io
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
-from .config import stable_hash, to_dict
+from baselines.noisy_classifier import (NoisyClassifier, accuracy_by_noise_level, classifier_id,
+                                        confidence_on_samples, train_classifier)
+
+from .config import RunSpec, stable_hash, to_dict
+from .figures import plot_classifier_accuracy
 from .data import load_dataset, to_uint8
 from .envinfo import environment
+from .grids import save_grid
 from .sampling import sample_cell
+from .scoring import score_samples
 from .store import atomic_write_bytes, atomic_write_json, read_json
 from .suites import SUITES, Cell, get_suite
-from .train import train_diffusion
-from .grids import save_grid
+from .train import cache_root, train_diffusion
+
+SUMMARY_COLUMNS = ["cell", "fid", "fid_cleanfid", "is_mean", "class_accuracy", "gap_confidence", "images_per_second"]
 
 
-def run_cell(cell: Cell, run_dir: Path, *, device: str, quiet: bool) -> dict:
+def guidance_classifier(spec: RunSpec, suite_dir: Path, *, device: str, quiet: bool) -> NoisyClassifier:
+    """The cell's (cached) guidance classifier; its accuracy by noise level is written once per suite."""
+    classifier = train_classifier(spec.data, spec.classifier, cache=cache_root(), device=device, quiet=quiet)
+    folder = suite_dir / "classifiers" / classifier_id(spec.data, spec.classifier)
+    if not (folder / "accuracy_by_lambda.csv").exists():
+        table = pd.DataFrame(accuracy_by_noise_level(classifier, spec.data, device=device))
+        table.insert(0, "noise_aware", spec.classifier.noise_aware)
+        plot_classifier_accuracy(table, folder / "accuracy_by_lambda.png")
+        atomic_write_bytes(folder / "accuracy_by_lambda.csv", table.to_csv(index=False).encode())
+    return classifier
+
+
+def run_cell(cell: Cell, run_dir: Path, *, device: str, quiet: bool, inception_weights: str | None = None) -> dict:
+    """Train (or reuse) the models, sample, score, and write the cell's files atomically."""
     spec = cell.spec
     dataset = load_dataset(spec.data, "train")
     t0 = time.perf_counter()
     model = train_diffusion(spec.data, spec.net, spec.train, device=device, quiet=quiet)
+    classifier = guidance_classifier(spec, run_dir.parent.parent, device=device, quiet=quiet)
     train_seconds = time.perf_counter() - t0
-    result = sample_cell(spec, model, dataset.shape, dataset.num_classes, device=device, quiet=quiet)
+    result = sample_cell(spec, model, dataset.shape, dataset.num_classes, device=device, quiet=quiet,
+                         classifier=classifier.log_prob_grad if spec.guidance.method == "classifier" else None)
     images = to_uint8(result.images)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, images=images.numpy(), labels=result.labels.numpy())
     atomic_write_bytes(run_dir / "samples.npz", buffer.getvalue())
     save_grid(run_dir / "grid.png", images[:100])
+    quality = score_samples(spec, images, result.labels, cache_root(), device, inception_weights)
+    quality.update(adversarial_gap(classifier, images, result.labels, quality))
     metrics = {"cell": cell.name, "run_id": cell.run_id, "spec_hash": stable_hash(spec),
-               "num_samples": len(images), "model_seconds": train_seconds, **result.timings()}
-    atomic_write_json(run_dir / "env.json", environment(device))
+               "model_seconds": train_seconds, **cell.columns(), **result.timings(), **quality}
+    atomic_write_json(run_dir / "env.json", {**environment(device), "extractor": quality["extractor"],
+                                             "extractor_sha256": quality["extractor_sha256"]})
     atomic_write_json(run_dir / "metrics.json", metrics)
     return metrics
 
 
-def is_done(cell: Cell, run_dir: Path) -> bool:
+def adversarial_gap(classifier: NoisyClassifier, images: torch.Tensor, labels: torch.Tensor, quality: dict) -> dict:
+    """How much more the guidance classifier believes the samples than the independent evaluator
+    (the paper's question: does classifier guidance fool its own classifier?)."""
+    own = confidence_on_samples(classifier, images, labels)
+    if "class_accuracy" in quality:
+        own["gap_accuracy"] = own["guidance_classifier_accuracy"] - quality["class_accuracy"]
+        own["gap_confidence"] = own["guidance_classifier_confidence"] - quality["evaluator_confidence"]
+    return own
+
+
+def finished_metrics(cell: Cell, run_dir: Path) -> dict | None:
+    """The cell's metrics if it finished for exactly this spec, else None."""
     path = run_dir / "metrics.json"
     if not path.exists():
-        return False
+        return None
     try:
-        return read_json(path).get("spec_hash") == stable_hash(cell.spec)
+        metrics = read_json(path)
     except ValueError:
-        return False
+        return None
+    return metrics if metrics.get("spec_hash") == stable_hash(cell.spec) else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="*", help="run only cells whose name matches this glob")
     parser.add_argument("--force", action="store_true", help="recompute cells that already have results")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--inception-weights", help="Inception weights file for eval.features=inception "
+                                                    "(or set $BENCH_INCEPTION_WEIGHTS)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
@@ -81,14 +121,21 @@ def main(argv: list[str] | None = None) -> int:
     cells = [c for c in suite.build() if fnmatch.fnmatch(c.name, args.only)]
     suite_dir = Path(args.out) / suite.name
     start = time.perf_counter()
+    rows = []
     for i, cell in enumerate(cells, 1):
         run_dir = suite_dir / "runs" / cell.run_id
-        if not args.force and is_done(cell, run_dir):
+        metrics = None if args.force else finished_metrics(cell, run_dir)
+        if metrics is not None:
             print(f"[{i}/{len(cells)}] {cell.name}: done already ({run_dir})")
-            continue
-        atomic_write_json(run_dir / "spec.json", to_dict(cell.spec))
-        metrics = run_cell(cell, run_dir, device=args.device, quiet=args.quiet)
-        print(f"[{i}/{len(cells)}] {cell.name}: {metrics['images_per_second']:.1f} img/s -> {run_dir}")
+        else:
+            atomic_write_json(run_dir / "spec.json", to_dict(cell.spec))
+            metrics = run_cell(cell, run_dir, device=args.device, quiet=args.quiet,
+                               inception_weights=args.inception_weights)
+            print(f"[{i}/{len(cells)}] {cell.name}: FID {metrics['fid']:.3f}, IS {metrics['is_mean']:.2f}, "
+                  f"{metrics['images_per_second']:.1f} img/s -> {run_dir}")
+        rows.append(metrics)
+    table = pd.DataFrame(rows)
+    print(table[[c for c in SUMMARY_COLUMNS if c in table]].to_string(index=False, float_format="%.3f"))
     print(f"suite {suite.name}: {len(cells)} cells in {time.perf_counter() - start:.1f}s; results in {suite_dir}")
     return 0
 

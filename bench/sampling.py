@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -36,9 +37,10 @@ class SampleResult:
 
 
 def sample_cell(spec: RunSpec, model: torch.nn.Module, shape: tuple[int, ...], num_classes: int, *,
-                classifier: torch.nn.Module | None = None, device: str = "cpu", quiet: bool = False,
+                classifier: Callable[..., torch.Tensor] | None = None, device: str = "cpu", quiet: bool = False,
                 seeds: range | None = None) -> SampleResult:
-    """Samples for seeds spec.sample.seed .. + num_samples (or the given range), in batches."""
+    """Samples for seeds spec.sample.seed .. + num_samples (or the given range), in batches.
+    `classifier(z, lam, labels)` returns grad_z log p(y|z) for classifier guidance."""
     s = spec.sample
     ctx = GuidanceContext(CountedNet(model), num_classes, CountedNet(classifier) if classifier is not None else None)
     eps_fn = make_guidance(spec.guidance.method, ctx, **spec.guidance.kwargs())

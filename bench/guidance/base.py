@@ -31,8 +31,9 @@ class CountedNet:
 
 @dataclass
 class GuidanceContext:
-    """The trained pieces a method may use. `classifier` is a noisy classifier
-    log-probability source for classifier guidance (None when not trained)."""
+    """The trained pieces a method may use. `classifier(z, lam, labels)` returns
+    grad_z log p(y | z, lambda) of a noisy classifier (None when none is trained); its
+    CountedNet times forward and backward together."""
     model: CountedNet
     num_classes: int
     classifier: CountedNet | None = None

@@ -1,0 +1,33 @@
+"""Classifier guidance (Dhariwal & Nichol 2021, Algorithm 2, eps form):
+    eps_hat = eps_theta(z, c) - s * sigma_lambda * grad_z log p_phi(y | z, lambda)
+with the gradient taken by autograd through the noisy classifier. `base="cond"` guides the
+conditional model (ADM-G), `base="uncond"` the jointly trained unconditional model (null label).
+s = 0 is exactly the base model. Costs one network evaluation plus one classifier forward and
+backward per step; the context counts them separately.
+"""
+from __future__ import annotations
+
+import torch
+
+from bench.diffusion import alpha_sigma
+from bench.guidance import GuidanceError, register_guidance
+from bench.guidance.base import GuidanceContext
+
+BASES = ("cond", "uncond")
+
+
+@register_guidance("classifier")
+def classifier_guidance(ctx: GuidanceContext, scale: float = 1.0, base: str = "cond"):
+    if base not in BASES:
+        raise GuidanceError(f"classifier guidance base {base!r} unknown; valid: {', '.join(BASES)}")
+    if ctx.classifier is None and scale != 0:
+        raise GuidanceError("classifier guidance needs a trained noisy classifier in the guidance context")
+
+    def eps_fn(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        eps = ctx.model(z, lam, labels if base == "cond" else ctx.null_labels(labels))
+        if scale == 0:
+            return eps
+        _, sigma = alpha_sigma(lam)
+        grad = ctx.classifier(z, lam, labels)
+        return eps - scale * sigma.reshape(-1, 1, 1, 1).to(eps.dtype) * grad.to(eps.dtype)
+    return eps_fn

@@ -1,0 +1,152 @@
+"""Feature extractors registered into torch-fidelity, and feature extraction through it.
+
+Two kinds, never mixed in one column (every metric records the extractor's name, which
+includes the sha256 of its weights, because torch-fidelity's own cache keys ignore weights):
+  evaluator  the offline evaluator CNN (bench/evaluator.py): `features` (64-d) for
+             FID/KID/PR, pre-softmax `logits` for IS.
+  inception  torch-fidelity's `inception-v3-compat` with a weights file the user names
+             (--inception-weights PATH or $BENCH_INCEPTION_WEIGHTS); grayscale images
+             are repeated to 3 channels. Nothing is ever downloaded.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
+from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
+
+from .evaluator import load_evaluator
+from .store import sha256_file
+
+FEATURE_KINDS = ("evaluator", "inception")
+INCEPTION_FILE = Path(URL_INCEPTION_V3).name  # weights-inception-2015-12-05-6726825d.pth
+INCEPTION_ENV = "BENCH_INCEPTION_WEIGHTS"
+
+
+class FeatureError(ValueError):
+    """Unknown extractor kind or missing weights; the message says what is expected."""
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """A registered torch-fidelity extractor and its layers for each metric."""
+    name: str
+    fid_layer: str
+    isc_layer: str
+    sha256: str
+
+    @property
+    def layers(self) -> list[str]:
+        return sorted({self.fid_layer, self.isc_layer})
+
+
+class EvaluatorFeatures(FeatureExtractorBase):
+    """torch-fidelity adapter for the evaluator CNN of one dataset (set per subclass)."""
+    dataset = ""
+
+    def __init__(self, name, features_list, **kwargs):
+        super().__init__(name, features_list)
+        self.net, _ = load_evaluator(self.dataset)
+
+    @staticmethod
+    def get_provided_features_list():
+        return ("features", "logits")
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return "logits" if metric == "isc" else "features"
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        raise NotImplementedError("the evaluator is not compiled")
+
+    def forward(self, x):
+        feats, logits = self.net.forward_both(x)
+        by_name = {"features": feats, "logits": logits}
+        return tuple(by_name[name] for name in self.features_list)
+
+
+class InceptionGrayscaleAware(FeatureExtractorInceptionV3):
+    """inception-v3-compat with a fixed local weights file; 1-channel images repeated to RGB."""
+    weights_path = ""
+
+    def __init__(self, name, features_list, **kwargs):
+        kwargs["feature_extractor_weights_path"] = self.weights_path
+        super().__init__(name, features_list, **kwargs)
+
+    def forward(self, x):
+        return super().forward(x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x)
+
+
+def inception_weights_path(path: str | None = None) -> Path:
+    """The user's Inception weights file; a clear error naming it when it is missing."""
+    given = path or os.environ.get(INCEPTION_ENV)
+    how = (f"Inception features need torch-fidelity's weights file {INCEPTION_FILE}. On a machine with a network, "
+           f"fetch it from {URL_INCEPTION_V3}, then pass --inception-weights PATH or set {INCEPTION_ENV}=PATH. "
+           "It is never downloaded automatically.")
+    if not given:
+        raise FeatureError(f"no Inception weights given. {how}")
+    if not Path(given).is_file():
+        raise FeatureError(f"Inception weights file {given!r} does not exist. {how}")
+    try:  # prove the file holds only tensors before torch-fidelity loads it
+        torch.load(given, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise FeatureError(f"{given!r} is not a loadable state dict ({err}). {how}") from err
+    return Path(given)
+
+
+def _register(name: str, base: type, **attrs: str) -> None:
+    if name not in FEATURE_EXTRACTORS_REGISTRY:
+        register_feature_extractor(name, type(f"{base.__name__}_{name.replace('-', '_')}", (base,), attrs))
+
+
+def get_extractor(kind: str, dataset: str, inception_weights: str | None = None) -> Extractor:
+    """Register (once) and describe the extractor of `kind` for `dataset`."""
+    if kind == "evaluator":
+        _, manifest = load_evaluator(dataset)
+        name = f"gb-evaluator-{dataset}-{manifest['sha256'][:12]}"
+        _register(name, EvaluatorFeatures, dataset=dataset)
+        return Extractor(name, "features", "logits", manifest["sha256"])
+    if kind == "inception":
+        path = inception_weights_path(inception_weights)
+        digest = sha256_file(path)
+        name = f"gb-inception-v3-compat-{digest[:12]}"
+        _register(name, InceptionGrayscaleAware, weights_path=str(path))
+        return Extractor(name, "2048", "logits_unbiased", digest)
+    raise FeatureError(f"unknown feature extractor {kind!r}; known: {', '.join(FEATURE_KINDS)}")
+
+
+class _Images(torch.utils.data.Dataset):
+    """In-memory uint8 images as torch-fidelity expects: one uint8 tensor per item."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+
+_CREATED: dict[tuple[str, tuple[str, ...], bool], FeatureExtractorBase] = {}
+
+
+def extract(extractor: Extractor, images: torch.Tensor, batch_size: int = 256, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """Features of uint8 images (N, C, H, W) for every layer the extractor's metrics use."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"feature extraction takes uint8 images, got {images.dtype}")
+    cuda = str(device).startswith("cuda")
+    key = (extractor.name, tuple(extractor.layers), cuda)
+    if key not in _CREATED:
+        _CREATED[key] = create_feature_extractor(extractor.name, extractor.layers, cuda=cuda, verbose=False)
+    return get_featuresdict_from_dataset(_Images(images), _CREATED[key], batch_size, cuda, True, False)

@@ -1,0 +1,116 @@
+"""Sample-quality metrics, computed by torch-fidelity's own functions on extracted features,
+with clean-fid's implementations of the same quantities as a cross-check.
+
+  FID = |mu1 - mu2|^2 + Tr S1 + Tr S2 - 2 Tr (S1 S2)^(1/2)    (Heusel et al. 2017)
+  IS  = exp(E_x KL(p(y|x) || p(y))) over 10 splits, on pre-softmax logits (Salimans et al. 2016)
+  KID = unbiased MMD^2 with the cubic polynomial kernel, over subsets (Binkowski et al. 2018)
+  precision / recall: k-NN manifolds, k = 3 (Kynkaanniemi et al. 2019)
+plus the evaluator's class consistency (accuracy on the requested labels) and mean confidence.
+FID is biased in N: hold N, seeds and the reference set fixed across a sweep.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+from cleanfid.fid import frechet_distance, kernel_distance
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_isc import isc_features_to_metric
+from torch_fidelity.metric_kid import kid_features_to_metric
+from torch_fidelity.metric_prc import prc_features_to_metric
+
+from .config import DataSpec, to_dict
+from .data import load_dataset
+from .features import Extractor, extract
+from .store import CorruptFileError, atomic_write_bytes, sha256_bytes
+
+KID_SUBSET_MAX = 1000
+KID_SUBSETS = 100
+RNG_SEED = 2020
+
+
+class MetricInputError(ValueError):
+    """Too few samples for a metric to be meaningful; the message names the minimum."""
+
+
+def check_sample_count(num_samples: int, feature_dim: int) -> None:
+    if num_samples <= feature_dim:
+        raise MetricInputError(f"num_samples={num_samples} is not above the feature dimension {feature_dim}: the "
+                               f"sample covariance is singular and FID unstable; use at least {feature_dim + 1} "
+                               f"(several times more for stable numbers)")
+
+
+def fid_and_stats(feats: torch.Tensor, ref_feats: torch.Tensor) -> dict[str, float]:
+    """FID by torch-fidelity and by clean-fid from the same statistics."""
+    stats, ref = fid_features_to_statistics(feats.double()), fid_features_to_statistics(ref_feats.double())
+    fid = fid_statistics_to_metric(stats, ref, verbose=False)["frechet_inception_distance"]
+    fid_clean = float(frechet_distance(stats["mu"], stats["sigma"], ref["mu"], ref["sigma"]))
+    return {"fid": fid, "fid_cleanfid": fid_clean}
+
+
+def kid(feats: torch.Tensor, ref_feats: torch.Tensor) -> dict[str, float]:
+    """KID by torch-fidelity and clean-fid; the subset size is min(1000, N, N_ref) and recorded."""
+    subset = min(KID_SUBSET_MAX, len(feats), len(ref_feats))
+    if subset < 2:
+        raise MetricInputError(f"KID needs at least 2 samples per set, got {len(feats)} and {len(ref_feats)}")
+    out = kid_features_to_metric(feats.double(), ref_feats.double(), kid_subsets=KID_SUBSETS, kid_subset_size=subset,
+                                 kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None,
+                                 kid_kernel_poly_coef0=1, rng_seed=RNG_SEED, verbose=False)
+    state = np.random.get_state()
+    np.random.seed(RNG_SEED)  # clean-fid draws its subsets from numpy's global generator
+    try:
+        kid_clean = float(kernel_distance(feats.double().numpy(), ref_feats.double().numpy(),
+                                          num_subsets=KID_SUBSETS, max_subset_size=subset))
+    finally:
+        np.random.set_state(state)
+    return {"kid_mean": out["kernel_inception_distance_mean"], "kid_std": out["kernel_inception_distance_std"],
+            "kid_cleanfid": kid_clean, "kid_subset_size": subset}
+
+
+def inception_score(logits: torch.Tensor) -> dict[str, float]:
+    out = isc_features_to_metric(logits, splits=10, shuffle=True, rng_seed=RNG_SEED)
+    return {"is_mean": out["inception_score_mean"], "is_std": out["inception_score_std"]}
+
+
+def precision_recall(feats: torch.Tensor, ref_feats: torch.Tensor) -> dict[str, float]:
+    out = prc_features_to_metric(feats, ref_feats, prc_neighborhood=3, prc_batch_size=10000, save_cpu_ram=True, verbose=False)
+    return {"precision": out["precision"], "recall": out["recall"]}
+
+
+def class_consistency(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Evaluator accuracy on the requested labels, its mean max-probability and mean p(requested)."""
+    probs = logits.double().softmax(dim=1)
+    return {"class_accuracy": (probs.argmax(1) == labels).double().mean().item(),
+            "evaluator_confidence": probs.max(1).values.mean().item(),
+            "evaluator_p_requested": probs.gather(1, labels[:, None]).mean().item()}
+
+
+def all_metrics(feats: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], extractor: Extractor) -> dict[str, float]:
+    """Every distribution metric of a sample set against a reference set, from features."""
+    f, r = feats[extractor.fid_layer], ref[extractor.fid_layer]
+    check_sample_count(len(f), f.shape[1])
+    return {**fid_and_stats(f, r), **inception_score(feats[extractor.isc_layer]), **kid(f, r),
+            **precision_recall(f, r), "num_samples": len(f), "num_reference": len(r),
+            "extractor": extractor.name, "extractor_sha256": extractor.sha256}
+
+
+def reference_features(data: DataSpec, split: str, extractor: Extractor, cache: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """Features of a real split, computed once and cached under (dataset, split, extractor name+hash)."""
+    key = "-".join([data.name, split, str(data.size), extractor.name])
+    if data.root:
+        key += "-" + sha256_bytes(repr(to_dict(data)).encode())[:8]
+    path = cache / "reference" / f"{key}.pt"
+    digest_path = Path(f"{path}.sha256")
+    if path.exists() and digest_path.exists():
+        blob = path.read_bytes()
+        if sha256_bytes(blob) == digest_path.read_text().strip():
+            return torch.load(io.BytesIO(blob), weights_only=True)
+        print(f"recomputing reference features: {CorruptFileError(str(path))} failed its sha256 check")
+    feats = extract(extractor, load_dataset(data, split).images, device=device)
+    buffer = io.BytesIO()
+    torch.save(feats, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(digest_path, (sha256_bytes(buffer.getvalue()) + "\n").encode())
+    return feats
