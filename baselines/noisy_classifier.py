@@ -54,9 +54,10 @@ class NoisyClassifier(nn.Module):
 
     def log_prob_grad(self, z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """grad_z log p(y | z, lambda), by autograd through the classifier (forward + backward)."""
+        dtype = self.net.conv1.weight.dtype
         with torch.enable_grad():
-            z = z.detach().float().requires_grad_(True)
-            log_p = F.log_softmax(self(z, lam.float()), dim=1).gather(1, labels[:, None]).sum()
+            z = z.detach().to(dtype).requires_grad_(True)
+            log_p = F.log_softmax(self(z, lam.to(dtype)), dim=1).gather(1, labels[:, None]).sum()
             return torch.autograd.grad(log_p, z)[0]
 
 

@@ -70,7 +70,7 @@ def classifier_cell(base: RunSpec, scale: float, *, noise_aware: bool = True, on
 SMOKE_BASE = RunSpec(
     data=DataSpec("digits"),
     net=NetSpec(channels=32, channel_mult=(1, 2), attention_levels=(1,)),
-    train=TrainSpec(p_uncond=0.2, steps=500, batch_size=64, lr=2e-3, ema_decay=0.99),
+    train=TrainSpec(p_uncond=0.2, steps=400, batch_size=64, lr=2e-3, ema_decay=0.99),
     sample=SampleSpec(sampler="ancestral", steps=32, num_samples=256, batch_size=256),
     classifier=ClassifierSpec(width=16, steps=200, batch_size=64),
 )
@@ -80,3 +80,51 @@ SMOKE_BASE = RunSpec(
 def smoke() -> list[Cell]:
     return ([cfg_cell(SMOKE_BASE, w) for w in (0.0, 1.0, 3.0)]
             + [classifier_cell(SMOKE_BASE, 1.0), classifier_cell(SMOKE_BASE, 1.0, noise_aware=False)])
+
+
+PAPER_W_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+PAPER_P_UNCOND = (0.1, 0.2, 0.5)
+
+# MNIST 28x28 on 2 CPU cores: a 0.28M-parameter UNet (16 channels, attention at 7x7),
+# 700 Adam steps per p_uncond, 256 samples per cell with 20 ancestral steps (v = 0.3).
+MNIST_BASE = RunSpec(
+    data=DataSpec("mnist"),
+    net=NetSpec(channels=16, channel_mult=(1, 2, 2), attention_levels=(2,)),
+    train=TrainSpec(p_uncond=0.2, steps=700, batch_size=64, lr=2e-3, ema_decay=0.995),
+    sample=SampleSpec(sampler="ancestral", steps=20, num_samples=256, batch_size=256),
+    classifier=ClassifierSpec(width=16, steps=600, batch_size=64),
+)
+MNIST_STEPS_W = 0.3  # the steps sweep runs at the paper's best w at 128x128, fixed before any result exists
+SEED_SETS = (1000, 2000)  # extra sample-seed sets for the seed-spread cells
+
+
+def with_p(base: RunSpec, p_uncond: float) -> RunSpec:
+    return replace(base, train=replace(base.train, p_uncond=p_uncond))
+
+
+def with_steps(base: RunSpec, steps: int) -> RunSpec:
+    return replace(base, sample=replace(base.sample, steps=steps))
+
+
+def with_seed(cell: Cell, seed: int) -> Cell:
+    return Cell(f"{cell.name}_seed{seed}", replace(cell.spec, sample=replace(cell.spec.sample, seed=seed)))
+
+
+def paper_sweep(base: RunSpec, w_grid=PAPER_W_GRID, p_grid=PAPER_P_UNCOND, scales=(0.5, 1.0, 2.0, 4.0),
+                steps=(10, 40, 80), steps_w=MNIST_STEPS_W, seed_sets=SEED_SETS) -> list[Cell]:
+    """CFG over (p_uncond, w); classifier guidance over scales (noisy classifier on the conditional
+    and unconditional models, and the clean-classifier ablation); a sampling-steps sweep; and
+    repeats of two cells with other sample seeds to measure the seed spread."""
+    mid = with_p(base, 0.2)
+    cells = [cfg_cell(with_p(base, p), w) for p in p_grid for w in w_grid]
+    cells += [classifier_cell(mid, s) for s in scales]
+    cells += [classifier_cell(mid, s, on="uncond") for s in (scales[1], scales[-1])]
+    cells += [classifier_cell(mid, s, noise_aware=False) for s in (scales[1], scales[-1])]
+    cells += [cfg_cell(with_steps(mid, t), steps_w) for t in steps]
+    cells += [with_seed(cfg_cell(mid, w), seed) for w in (0.0, steps_w) for seed in seed_sets]
+    return cells
+
+
+@register_suite("mnist", "the paper-shaped sweep on MNIST 28x28: 3 p_uncond x 12 w, classifier guidance, steps, seed spread")
+def mnist() -> list[Cell]:
+    return paper_sweep(MNIST_BASE)
