@@ -77,6 +77,19 @@ def load_dataset(spec: DataSpec, split: str = "train") -> ImageData:
     return data
 
 
+NATIVE_SHAPES = {"mnist": (1, 28, 28), "digits": (1, 8, 8), "cifar10": (3, 32, 32)}
+
+
+def nominal_shape(spec: DataSpec) -> tuple[int, int, int]:
+    """The (C, H, W) a spec produces, without reading any data (for plans of datasets absent here)."""
+    channels, height, width = NATIVE_SHAPES.get(spec.name, (1 if spec.grayscale else 3, spec.size, spec.size))
+    if spec.size:
+        height = width = spec.size
+    if not height:
+        raise DatasetError(f"dataset {spec.name!r} has no native size: set data.size")
+    return channels, height, width
+
+
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
     out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return out.round().clamp(0, 255).to(torch.uint8)

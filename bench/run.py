@@ -21,16 +21,27 @@ from baselines.noisy_classifier import (NoisyClassifier, accuracy_by_noise_level
                                         confidence_on_samples, train_classifier)
 
 from .config import RunSpec, stable_hash, to_dict
-from .figures import plot_classifier_accuracy
-from .data import load_dataset, to_uint8
+from .data import DatasetError, load_dataset, to_uint8
 from .envinfo import environment
+from .evaluator import EvaluatorMissing
+from .features import FeatureError
+from .figures import build as build_figures
+from .figures import plot_classifier_accuracy
 from .grids import save_grid
+from .guidance import GuidanceError
+from .metrics import MetricInputError
+from .overrides import OverrideError, apply_overrides, parse_overrides
+from .plan import plan
+from .regression import check_against_baseline
 from .sampling import sample_cell
 from .scoring import score_samples
-from .store import atomic_write_bytes, atomic_write_json, read_json
+from .store import CorruptFileError, atomic_write_bytes, atomic_write_json, read_json
 from .suites import SUITES, Cell, get_suite
-from .train import cache_root, train_diffusion
+from .train import TrainingDiverged, cache_root, train_diffusion
 
+# Bad input or state the user can fix: one clear message and exit code 2, finished cells kept.
+USER_ERRORS = (DatasetError, EvaluatorMissing, FeatureError, GuidanceError, MetricInputError, OverrideError,
+               CorruptFileError, TrainingDiverged)
 SUMMARY_COLUMNS = ["cell", "fid", "fid_cleanfid", "is_mean", "class_accuracy", "gap_confidence", "images_per_second"]
 
 
@@ -93,50 +104,89 @@ def finished_metrics(cell: Cell, run_dir: Path) -> dict | None:
     return metrics if metrics.get("spec_hash") == stable_hash(cell.spec) else None
 
 
-def main(argv: list[str] | None = None) -> int:
+def suite_seconds_here(suite: str, out: Path) -> str:
+    """Total time the suite's stored cells took here (training + sampling + metrics), from its table."""
+    table = Path(out) / suite / "table.csv"
+    if not table.exists():
+        return "not run here"
+    t = pd.read_csv(table)
+    seconds = t[["model_seconds", "sampling_seconds", "metrics_seconds"]].sum().sum()
+    return f"took {seconds / 60:.1f} min here"
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", help="suite to run (see --list)")
     parser.add_argument("--list", action="store_true", help="list the suites and exit")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and its estimated cost; train nothing")
     parser.add_argument("--out", default="results", help="results root (default: results)")
     parser.add_argument("--only", default="*", help="run only cells whose name matches this glob")
     parser.add_argument("--force", action="store_true", help="recompute cells that already have results")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a spec field in every cell, e.g. --set sample.num_samples=512")
+    parser.add_argument("--check", action="store_true",
+                        help="recompute and compare with results/<suite>/baseline.csv; exit 1 on a regression")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--inception-weights", help="Inception weights file for eval.features=inception "
                                                     "(or set $BENCH_INCEPTION_WEIGHTS)")
+    parser.add_argument("--no-report", action="store_true", help="skip table.csv, figures and report.md")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.list:
         for suite in SUITES.values():
-            print(f"{suite.name:10s} {len(suite.build()):4d} cells  {suite.description}")
+            print(f"{suite.name:11s} {len(suite.build()):4d} cells  {suite_seconds_here(suite.name, args.out):18s} {suite.description}")
         return 0
     if not args.suite:
-        parser.error("--suite NAME is required (or --list)")
+        build_parser().error("--suite NAME is required (or --list)")
     try:
         suite = get_suite(args.suite)
-    except KeyError as err:
+        overrides = parse_overrides(args.set)
+    except (KeyError, OverrideError) as err:
         print(f"error: {err.args[0]}", file=sys.stderr)
         return 2
-    cells = [c for c in suite.build() if fnmatch.fnmatch(c.name, args.only)]
+    cells = [Cell(c.name, apply_overrides(c.spec, overrides)) for c in suite.build() if fnmatch.fnmatch(c.name, args.only)]
+    if not cells:
+        print(f"error: no cell of suite {suite.name} matches --only {args.only!r}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        table = plan(cells, args.device)
+        print(table.to_string(index=False, float_format="%.1f"))
+        print(f"plan: {len(cells)} cells, {table.samples.sum():,} samples, {table.sampling_nfe.sum():,} sampling NFE, "
+              f"~{table.est_seconds.sum() / 3600:.2f} h on {args.device} (per-NFE time measured here just now)")
+        return 0
+
     suite_dir = Path(args.out) / suite.name
     start = time.perf_counter()
     rows = []
-    for i, cell in enumerate(cells, 1):
-        run_dir = suite_dir / "runs" / cell.run_id
-        metrics = None if args.force else finished_metrics(cell, run_dir)
-        if metrics is not None:
-            print(f"[{i}/{len(cells)}] {cell.name}: done already ({run_dir})")
-        else:
-            atomic_write_json(run_dir / "spec.json", to_dict(cell.spec))
-            metrics = run_cell(cell, run_dir, device=args.device, quiet=args.quiet,
-                               inception_weights=args.inception_weights)
-            print(f"[{i}/{len(cells)}] {cell.name}: FID {metrics['fid']:.3f}, IS {metrics['is_mean']:.2f}, "
-                  f"{metrics['images_per_second']:.1f} img/s -> {run_dir}")
-        rows.append(metrics)
+    try:
+        for i, cell in enumerate(cells, 1):
+            run_dir = suite_dir / "runs" / cell.run_id
+            metrics = None if (args.force or args.check) else finished_metrics(cell, run_dir)
+            if metrics is not None:
+                print(f"[{i}/{len(cells)}] {cell.name}: done already ({run_dir})")
+            else:
+                atomic_write_json(run_dir / "spec.json", to_dict(cell.spec))
+                metrics = run_cell(cell, run_dir, device=args.device, quiet=args.quiet,
+                                   inception_weights=args.inception_weights)
+                print(f"[{i}/{len(cells)}] {cell.name}: FID {metrics['fid']:.3f}, IS {metrics['is_mean']:.2f}, "
+                      f"{metrics['images_per_second']:.1f} img/s -> {run_dir}", flush=True)
+            rows.append(metrics)
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     table = pd.DataFrame(rows)
     print(table[[c for c in SUMMARY_COLUMNS if c in table]].to_string(index=False, float_format="%.3f"))
     print(f"suite {suite.name}: {len(cells)} cells in {time.perf_counter() - start:.1f}s; results in {suite_dir}")
+    if not args.no_report:
+        written = build_figures(suite.name, Path(args.out))
+        print(f"table, report and {len(written)} figures in {suite_dir}")
+    if args.check:
+        return check_against_baseline(suite.name, table)
     return 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from .config import ClassifierSpec, DataSpec, GuidanceSpec, NetSpec, RunSpec, SampleSpec, TrainSpec, stable_hash
+from .config import ClassifierSpec, DataSpec, EvalSpec, GuidanceSpec, NetSpec, RunSpec, SampleSpec, TrainSpec, stable_hash
 
 
 @dataclass(frozen=True)
@@ -128,3 +128,47 @@ def paper_sweep(base: RunSpec, w_grid=PAPER_W_GRID, p_grid=PAPER_P_UNCOND, scale
 @register_suite("mnist", "the paper-shaped sweep on MNIST 28x28: 3 p_uncond x 12 w, classifier guidance, steps, seed spread")
 def mnist() -> list[Cell]:
     return paper_sweep(MNIST_BASE)
+
+
+# The CI regression gate: a small fixed sweep on digits, compared with results/ci/baseline.csv.
+CI_BASE = replace(SMOKE_BASE, sample=replace(SMOKE_BASE.sample, num_samples=256))
+
+
+@register_suite("ci", "regression gate on digits: p_uncond in {0.1, 0.5} x w in {0, 0.5, 2}, classifier s = 1 (--check)")
+def ci() -> list[Cell]:
+    cells = [cfg_cell(with_p(CI_BASE, p), w) for p in (0.1, 0.5) for w in (0.0, 0.5, 2.0)]
+    return cells + [classifier_cell(with_p(CI_BASE, 0.1), 1.0)]
+
+
+# Presets mirroring the paper for a GPU and the data; here they only plan (--dry-run).
+IMAGENET64_BASE = RunSpec(
+    data=DataSpec("npz", size=64),  # --set data.root=/path/to/Imagenet64 (train_data_batch_*.npz, val_data.npz)
+    net=NetSpec(channels=192, channel_mult=(1, 2, 3, 4), blocks_per_level=3, attention_levels=(1, 2, 3), dropout=0.1),
+    train=TrainSpec(p_uncond=0.1, steps=400_000, batch_size=256, lr=3e-4, ema_decay=0.9999),
+    sample=SampleSpec(sampler="ancestral", steps=256, v=0.3, num_samples=50_000, batch_size=500),
+    classifier=ClassifierSpec(width=64, steps=300_000, batch_size=256, lr=3e-4),
+    eval=EvalSpec(features="inception", reference_split="train"),
+)
+TABLE1_W_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2.0, 3.0, 4.0)
+
+
+@register_suite("imagenet64", "paper Table 1: ImageNet 64x64, 3 p_uncond x 14 w, T = 256, 50k samples, Inception (GPU + data)")
+def imagenet64() -> list[Cell]:
+    cells = [cfg_cell(with_p(IMAGENET64_BASE, p), w) for p in PAPER_P_UNCOND for w in TABLE1_W_GRID]
+    return cells + [classifier_cell(IMAGENET64_BASE, s) for s in (0.5, 1.0, 2.0, 4.0, 10.0)]
+
+
+CIFAR10_BASE = RunSpec(
+    data=DataSpec("cifar10"),  # --set data.root=/path/holding/cifar-10-batches-py
+    net=NetSpec(channels=128, channel_mult=(1, 2, 2, 2), blocks_per_level=2, attention_levels=(1,), dropout=0.1),
+    train=TrainSpec(p_uncond=0.1, steps=300_000, batch_size=128, lr=2e-4, ema_decay=0.9999),
+    sample=SampleSpec(sampler="ancestral", steps=256, v=0.3, num_samples=50_000, batch_size=500),
+    classifier=ClassifierSpec(width=64, steps=100_000, batch_size=256, lr=3e-4),
+    eval=EvalSpec(features="inception", reference_split="train"),
+)
+
+
+@register_suite("cifar10", "CIFAR-10 32x32: p_uncond in {0.1, 0.2, 0.5} x paper w grid, T = 256, 50k samples, Inception (GPU + data)")
+def cifar10() -> list[Cell]:
+    cells = [cfg_cell(with_p(CIFAR10_BASE, p), w) for p in PAPER_P_UNCOND for w in PAPER_W_GRID]
+    return cells + [classifier_cell(CIFAR10_BASE, s) for s in (0.5, 1.0, 2.0, 4.0)]

@@ -24,8 +24,8 @@ def _norm(channels: int) -> nn.GroupNorm:
 def lambda_embedding(lam: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal features of lambda/20 (lambda spans [-20, 20]) over log-spaced frequencies."""
     half = dim // 2
-    freqs = torch.exp(torch.linspace(0, math.log(1000.0), half, device=lam.device))
-    angles = (lam.float() / 20.0)[:, None] * freqs[None] * math.pi
+    freqs = torch.exp(torch.linspace(0, math.log(1000.0), half, device=lam.device, dtype=lam.dtype))
+    angles = (lam / 20.0)[:, None] * freqs[None] * math.pi
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 

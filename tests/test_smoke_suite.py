@@ -22,6 +22,16 @@ def test_smoke_suite_end_to_end(tmp_path, cache_dir):
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["images_per_second"] > 0 and metrics["nfe_per_image"] > 0
     assert str(tmp_path / "smoke") in proc.stdout
+    table = json.loads("[" + ",".join((r / "metrics.json").read_text() for r in runs) + "]")
+    clean = [m for m in table if m["method"] == "classifier" and "clf-clean" in m["cell"]]
+    assert clean, "the clean-classifier ablation cell is missing"
+    for m in table:  # the adversarial gap is measured for every cell, CFG included
+        assert {"guidance_classifier_accuracy", "guidance_classifier_confidence", "gap_confidence"} <= set(m)
+        assert {"fid", "fid_cleanfid", "is_mean", "kid_mean", "precision", "recall", "class_accuracy"} <= set(m)
+        assert m["extractor"].startswith("gb-evaluator-digits-")
+    assert {m["num_samples"] for m in table} == {256}
+    assert len(list((tmp_path / "smoke" / "classifiers").glob("*/accuracy_by_lambda.csv"))) == 2
+    assert (tmp_path / "smoke" / "report.md").exists() and (tmp_path / "smoke" / "table.csv").exists()
     # the budget is 2 minutes on a 2-core machine; allow slack for a loaded CI box
     assert elapsed < 240, f"smoke suite took {elapsed:.0f}s"
     rerun = subprocess.run([sys.executable, "-m", "bench.run", "--suite", "smoke", "--out", str(tmp_path), "--quiet"],

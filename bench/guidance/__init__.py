@@ -56,7 +56,7 @@ def make_guidance(name: str, ctx: GuidanceContext, **params: Any) -> EpsFn:
 
 def _load_builtin() -> None:
     """Import the modules that register the built-in methods (each one file)."""
-    from . import basic, cfg  # noqa: F401
+    from . import apg, basic, cfg, interval  # noqa: F401
     try:
         import baselines.classifier_guidance  # noqa: F401
     except ImportError:
