@@ -7,7 +7,7 @@ FID/KID/precision-recall; its pre-softmax logits feed IS. Weights are committed 
 bench/evaluator_weights/<dataset>.pt with a manifest <dataset>.json recording their
 sha256 (checked at every load), held-out accuracy and the command that trained them.
 
-Retrain:  python -m bench.evaluator --dataset mnist   (and --dataset digits)
+Retrain:  python -m bench.evaluator --dataset mnist   (and --dataset digits; --size 16 for MNIST at 16x16)
 """
 from __future__ import annotations
 
@@ -73,9 +73,14 @@ def accuracy(model: EvaluatorNet, data: ImageData, batch_size: int = 500) -> flo
     return correct / len(data)
 
 
-def train_evaluator(dataset: str, epochs: int, batch_size: int = 128, lr: float = 3e-3) -> tuple[EvaluatorNet, float]:
+def evaluator_key(data: DataSpec) -> str:
+    """Weights are per dataset and resolution: `mnist`, `mnist16` (MNIST resized to 16x16), `digits`."""
+    return f"{data.name}{data.size or ''}"
+
+
+def train_evaluator(data: DataSpec, epochs: int, batch_size: int = 128, lr: float = 3e-3) -> tuple[EvaluatorNet, float]:
     """Train on the clean train split; returns the model and its held-out accuracy."""
-    train, held = load_dataset(DataSpec(dataset), "train"), load_dataset(DataSpec(dataset), "heldout")
+    train, held = load_dataset(data, "train"), load_dataset(data, "heldout")
     torch.manual_seed(EVALUATOR_SEED)
     generator = torch.Generator().manual_seed(EVALUATOR_SEED)
     model = EvaluatorNet(train.shape[0], train.num_classes)
@@ -95,16 +100,16 @@ def train_evaluator(dataset: str, epochs: int, batch_size: int = 128, lr: float 
     return model.eval(), accuracy(model, held)
 
 
-def save_evaluator(model: EvaluatorNet, dataset: str, heldout_accuracy: float, command: str,
+def save_evaluator(model: EvaluatorNet, key: str, heldout_accuracy: float, command: str,
                    folder: Path = WEIGHTS_DIR) -> dict:
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     blob = buffer.getvalue()
-    manifest = {"dataset": dataset, "sha256": sha256_bytes(blob), "heldout_accuracy": heldout_accuracy,
+    manifest = {"dataset": key, "sha256": sha256_bytes(blob), "heldout_accuracy": heldout_accuracy,
                 "feature_dim": FEATURE_DIM, "seed": EVALUATOR_SEED, "command": command,
                 "in_channels": model.body[0].in_channels, "num_classes": model.logits.out_features}
-    atomic_write_bytes(folder / f"{dataset}.pt", blob)
-    atomic_write_json(folder / f"{dataset}.json", manifest)
+    atomic_write_bytes(folder / f"{key}.pt", blob)
+    atomic_write_json(folder / f"{key}.json", manifest)
     return manifest
 
 
@@ -113,12 +118,12 @@ class EvaluatorMissing(FileNotFoundError):
 
 
 def load_evaluator(dataset: str, folder: Path = WEIGHTS_DIR) -> tuple[EvaluatorNet, dict]:
-    """Load committed weights after checking their sha256 against the manifest."""
+    """Load committed weights (`dataset` is an evaluator key such as mnist16) after checking their sha256."""
     path, manifest_path = folder / f"{dataset}.pt", folder / f"{dataset}.json"
     if not path.exists() or not manifest_path.exists():
         known = sorted(p.stem for p in folder.glob("*.json"))
         raise EvaluatorMissing(f"no evaluator weights for dataset {dataset!r} in {folder} (have: {known}); "
-                               f"train them with: python -m bench.evaluator --dataset {dataset}")
+                               "train them with: python -m bench.evaluator --dataset NAME [--size N]")
     manifest = json.loads(manifest_path.read_text())
     blob = path.read_bytes()
     if sha256_bytes(blob) != manifest["sha256"]:
@@ -134,14 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.evaluator", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, choices=["mnist", "digits"])
+    parser.add_argument("--size", type=int, default=0, help="resize images to this side (0: native)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--out", default=str(WEIGHTS_DIR))
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    model, acc = train_evaluator(args.dataset, args.epochs)
-    command = f"python -m bench.evaluator --dataset {args.dataset} --epochs {args.epochs}"
-    manifest = save_evaluator(model, args.dataset, acc, command, Path(args.out))
-    print(f"{args.dataset}: held-out accuracy {acc:.4f} after {args.epochs} epochs in "
+    data = DataSpec(args.dataset, size=args.size)
+    model, acc = train_evaluator(data, args.epochs)
+    command = f"python -m bench.evaluator --dataset {args.dataset} --size {args.size} --epochs {args.epochs}"
+    manifest = save_evaluator(model, evaluator_key(data), acc, command, Path(args.out))
+    print(f"{evaluator_key(data)}: held-out accuracy {acc:.4f} after {args.epochs} epochs in "
           f"{time.perf_counter() - start:.0f}s; sha256 {manifest['sha256'][:16]} -> {args.out}")
     return 0
 

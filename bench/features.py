@@ -20,7 +20,8 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, Featu
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
-from .evaluator import load_evaluator
+from .config import DataSpec
+from .evaluator import evaluator_key, load_evaluator
 from .store import sha256_file
 
 FEATURE_KINDS = ("evaluator", "inception")
@@ -109,12 +110,13 @@ def _register(name: str, base: type, **attrs: str) -> None:
         register_feature_extractor(name, type(f"{base.__name__}_{name.replace('-', '_')}", (base,), attrs))
 
 
-def get_extractor(kind: str, dataset: str, inception_weights: str | None = None) -> Extractor:
-    """Register (once) and describe the extractor of `kind` for `dataset`."""
+def get_extractor(kind: str, data: DataSpec, inception_weights: str | None = None) -> Extractor:
+    """Register (once) and describe the extractor of `kind` for the dataset (and resolution) of `data`."""
     if kind == "evaluator":
-        _, manifest = load_evaluator(dataset)
-        name = f"gb-evaluator-{dataset}-{manifest['sha256'][:12]}"
-        _register(name, EvaluatorFeatures, dataset=dataset)
+        key = evaluator_key(data)
+        _, manifest = load_evaluator(key)
+        name = f"gb-evaluator-{key}-{manifest['sha256'][:12]}"
+        _register(name, EvaluatorFeatures, dataset=key)
         return Extractor(name, "features", "logits", manifest["sha256"])
     if kind == "inception":
         path = inception_weights_path(inception_weights)

@@ -114,6 +114,17 @@ def suite_seconds_here(suite: str, out: Path) -> str:
     return f"took {seconds / 60:.1f} min here"
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' with 1 <= I <= N; cells are dealt round-robin in suite order, so shards are disjoint and stable."""
+    try:
+        shard, shards = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {text!r}: expected I/N such as 2/8") from None
+    if not 1 <= shard <= shards:
+        raise ValueError(f"--shard {text!r}: I must be between 1 and N")
+    return shard, shards
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="results", help="results root (default: results)")
     parser.add_argument("--only", default="*", help="run only cells whose name matches this glob")
     parser.add_argument("--force", action="store_true", help="recompute cells that already have results")
+    parser.add_argument("--shard", default="1/1", metavar="I/N",
+                        help="run only the I-th of N deterministic round-robin shards of the cells (e.g. a Slurm array)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a spec field in every cell, e.g. --set sample.num_samples=512")
     parser.add_argument("--check", action="store_true",
@@ -146,10 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         suite = get_suite(args.suite)
         overrides = parse_overrides(args.set)
-    except (KeyError, OverrideError) as err:
+        shard, shards = parse_shard(args.shard)
+    except (KeyError, OverrideError, ValueError) as err:
         print(f"error: {err.args[0]}", file=sys.stderr)
         return 2
     cells = [Cell(c.name, apply_overrides(c.spec, overrides)) for c in suite.build() if fnmatch.fnmatch(c.name, args.only)]
+    cells = cells[shard - 1::shards]
     if not cells:
         print(f"error: no cell of suite {suite.name} matches --only {args.only!r}", file=sys.stderr)
         return 2

@@ -17,12 +17,12 @@ def score_samples(spec: RunSpec, images: torch.Tensor, labels: torch.Tensor, cac
                   inception_weights: str | None = None) -> dict:
     """Metrics of uint8 samples against the reference split named in spec.eval."""
     start = time.perf_counter()
-    extractor = get_extractor(spec.eval.features, spec.data.name, inception_weights)
+    extractor = get_extractor(spec.eval.features, spec.data, inception_weights)
     ref = reference_features(spec.data, spec.eval.reference_split, extractor, cache, device)
     feats = extract(extractor, images, device=device)
     metrics = {**all_metrics(feats, ref, extractor), "reference_split": spec.eval.reference_split}
     try:
-        evaluator = get_extractor("evaluator", spec.data.name)
+        evaluator = get_extractor("evaluator", spec.data)
         logits = feats["logits"] if evaluator == extractor else extract(evaluator, images, device=device)["logits"]
         metrics.update(class_consistency(logits, labels))
         metrics["class_consistency_extractor"] = evaluator.name

@@ -24,7 +24,7 @@ def mnist():
 
 @pytest.fixture(scope="module")
 def extractor():
-    return get_extractor("evaluator", "mnist")
+    return get_extractor("evaluator", DataSpec("mnist"))
 
 
 @pytest.fixture(scope="module")
@@ -157,14 +157,14 @@ def test_committed_evaluators_meet_their_recorded_accuracy():
 def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_INCEPTION_WEIGHTS", raising=False)
     with pytest.raises(FeatureError, match=INCEPTION_FILE):
-        get_extractor("inception", "mnist")
+        get_extractor("inception", DataSpec("mnist"))
     with pytest.raises(FeatureError, match="does not exist"):
-        get_extractor("inception", "mnist", str(tmp_path / INCEPTION_FILE))
+        get_extractor("inception", DataSpec("mnist"), str(tmp_path / INCEPTION_FILE))
 
 
 def test_unknown_feature_extractor():
     with pytest.raises(FeatureError, match="known: evaluator, inception"):
-        get_extractor("clip", "mnist")
+        get_extractor("clip", DataSpec("mnist"))
 
 
 def test_inception_plumbing_with_random_weights(tmp_path, monkeypatch, mnist):
@@ -178,7 +178,7 @@ def test_inception_plumbing_with_random_weights(tmp_path, monkeypatch, mnist):
     path = tmp_path / INCEPTION_FILE
     torch.save({k: torch.randn_like(v) * 0.05 if v.is_floating_point() else v for k, v in state.items()}, path)
     monkeypatch.setenv("BENCH_INCEPTION_WEIGHTS", str(path))
-    ex = get_extractor("inception", "mnist")
+    ex = get_extractor("inception", DataSpec("mnist"))
     assert ex.name.startswith("gb-inception-v3-compat-") and (ex.fid_layer, ex.isc_layer) == ("2048", "logits_unbiased")
     out = extract(ex, mnist[1].images[:6], batch_size=3)
     assert out["2048"].shape == (6, 2048) and out["logits_unbiased"].shape == (6, 1008)

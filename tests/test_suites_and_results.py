@@ -29,7 +29,7 @@ if "tiny-test" not in SUITES:
 
 
 def test_suite_expansion_counts_and_unique_ids():
-    expected = {"smoke": 5, "ci": 7, "mnist": 51}
+    expected = {"smoke": 5, "ci": 7, "mnist": 52}
     for name, count in expected.items():
         cells = SUITES[name].build()
         assert len(cells) == count
@@ -131,7 +131,7 @@ def test_bad_runner_input_is_a_clear_error(args, message, capsys, tmp_path):
 def test_dry_run_prints_the_plan_and_trains_nothing(cache_dir, capsys, tmp_path):
     assert runner.main(["--suite", "mnist", "--dry-run", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "plan: 51 cells" in out and "sampling NFE" in out
+    assert "plan: 52 cells" in out and "sampling NFE" in out
     assert not cache_dir.exists() and not (tmp_path / "mnist").exists()
 
 
@@ -141,3 +141,13 @@ def test_set_overrides_reach_the_spec(finished, monkeypatch, tmp_path):
     spec = json.loads(next((tmp_path / "tiny-test" / "runs").glob("*/spec.json")).read_text())
     metrics = json.loads(next((tmp_path / "tiny-test" / "runs").glob("*/metrics.json")).read_text())
     assert spec["sample"]["num_samples"] == 80 and metrics["num_samples"] == 80
+
+
+def test_shards_are_disjoint_and_cover_the_suite(capsys):
+    names = []
+    for i in (1, 2, 3):
+        assert runner.main(["--suite", "tiny-test", "--dry-run", "--shard", f"{i}/3"]) == 0
+        out = capsys.readouterr().out
+        names.append({c.name for c in tiny_cells() if f" {c.name} " in f" {out} ".replace("\n", " ")})
+    assert set.union(*names) == {c.name for c in tiny_cells()}
+    assert sum(len(n) for n in names) == len(tiny_cells())
