@@ -119,8 +119,8 @@ def to_dict(spec: Any) -> Any:
 def _from_value(tp: Any, value: Any) -> Any:
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value)
-    if isinstance(value, list):
-        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    if isinstance(value, list):  # JSON lists are the specs' tuples, at any depth
+        return tuple(_from_value(None, v) for v in value)
     return value
 
 

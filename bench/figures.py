@@ -112,6 +112,7 @@ def fig_frontier(table: pd.DataFrame, path: Path) -> None:
                 label=f"{'noisy' if noise_aware else 'clean'} classifier → {base}")
     others = main[~main.method.isin(["cfg", "classifier"])]
     for method, group in others.groupby("method"):
+        group = group.sort_values("w")
         ax.plot(group.is_mean, group.fid, marker="^", ls="-.", label=method)
     ax.set(xlabel="IS (evaluator logits)", ylabel="FID (evaluator features)", title=f"FID–IS frontier (T = {steps})")
     ax.legend(fontsize=7)

@@ -23,8 +23,9 @@ class Cell:
     def columns(self) -> dict:
         """Tidy identifying columns for the suite's table: one row per cell."""
         params = self.spec.guidance.kwargs()
+        w = params.get("w", dict(params.get("inner_params", ())).get("w"))
         return {"method": self.spec.guidance.method, "p_uncond": self.spec.train.p_uncond,
-                "w": params.get("w"), "scale": params.get("scale"), "sampler": self.spec.sample.sampler,
+                "w": w, "scale": params.get("scale"), "sampler": self.spec.sample.sampler,
                 "steps": self.spec.sample.steps, "dataset": self.spec.data.name}
 
 
@@ -130,6 +131,21 @@ def paper_sweep(base: RunSpec, w_grid=PAPER_W_GRID, p_grid=PAPER_P_UNCOND, scale
 @register_suite("mnist", "the paper-shaped sweep on MNIST 16x16: 3 p_uncond x 12 w, classifier guidance, steps, seed spread")
 def mnist() -> list[Cell]:
     return paper_sweep(MNIST_BASE)
+
+
+def method_cell(base: RunSpec, method: str, label: str, **params) -> Cell:
+    spec = replace(base, guidance=GuidanceSpec(method, tuple(sorted(params.items()))))
+    return Cell(f"{method}_{label}_p{base.train.p_uncond:g}_T{base.sample.steps}", spec)
+
+
+@register_suite("methods", "newer guidance on the mnist models (p_uncond 0.2): CFG, guidance interval, APG, classifier guidance")
+def methods() -> list[Cell]:
+    base = with_p(MNIST_BASE, 0.2)
+    strengths = (0.3, 1.0, 2.0, 4.0)
+    cells = [cfg_cell(base, w) for w in (0.0, *strengths)]
+    cells += [method_cell(base, "interval", f"w{w:g}", inner="cfg", inner_params=(("w", w),)) for w in strengths]
+    cells += [method_cell(base, "apg", f"w{w:g}", w=w) for w in strengths]
+    return cells + [classifier_cell(base, s) for s in (1.0, 4.0)]
 
 
 # The CI regression gate: a small fixed sweep on digits, compared with results/ci/baseline.csv.
