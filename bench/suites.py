@@ -148,6 +148,18 @@ def methods() -> list[Cell]:
     return cells + [classifier_cell(base, s) for s in (1.0, 4.0)]
 
 
+# A few seconds of every stage (untrained-looking samples): for tests and for debugging the harness.
+TINY_BASE = RunSpec(data=DataSpec("digits"), net=NetSpec(channels=8, channel_mult=(1, 2), attention_levels=()),
+                    train=TrainSpec(steps=20, batch_size=32), sample=SampleSpec(steps=4, num_samples=72, batch_size=40),
+                    classifier=ClassifierSpec(width=8, steps=10, batch_size=32))
+
+
+@register_suite("tiny", "seconds of every stage on digits (tests, debugging): CFG over p_uncond x w, a steps variant, classifier guidance")
+def tiny() -> list[Cell]:
+    cells = [cfg_cell(with_p(TINY_BASE, p), w) for p in (0.1, 0.5) for w in (0.0, 0.5, 2.0)]
+    return cells + [cfg_cell(with_steps(with_p(TINY_BASE, 0.1), 8), 0.5), classifier_cell(with_p(TINY_BASE, 0.1), 1.0)]
+
+
 # The CI regression gate: a small fixed sweep on digits, compared with results/ci/baseline.csv.
 CI_BASE = replace(SMOKE_BASE, sample=replace(SMOKE_BASE.sample, num_samples=256))
 

@@ -2,30 +2,22 @@
 import json
 import shutil
 import subprocess
+import os
+import signal
 import sys
-from dataclasses import replace
+import time
 
 import pandas as pd
 import pytest
 
 from bench import run as runner
-from bench.config import ClassifierSpec, DataSpec, NetSpec, RunSpec, SampleSpec, TrainSpec
 from bench.figures import FIGURES, build
 from bench.regression import check_against_baseline, compare
-from bench.suites import SUITES, cfg_cell, classifier_cell, register_suite, with_p, with_steps
-
-TINY = RunSpec(data=DataSpec("digits"), net=NetSpec(channels=8, channel_mult=(1, 2), attention_levels=()),
-               train=TrainSpec(steps=20, batch_size=32), sample=SampleSpec(steps=4, num_samples=72, batch_size=40),
-               classifier=ClassifierSpec(width=8, steps=10, batch_size=32))
+from bench.suites import SUITES
 
 
 def tiny_cells():
-    cells = [cfg_cell(with_p(TINY, p), w) for p in (0.1, 0.5) for w in (0.0, 0.5, 2.0)]
-    return cells + [cfg_cell(with_steps(with_p(TINY, 0.1), 8), 0.5), classifier_cell(with_p(TINY, 0.1), 1.0)]
-
-
-if "tiny-test" not in SUITES:
-    register_suite("tiny-test", "a few seconds of everything, for tests")(tiny_cells)
+    return SUITES["tiny"].build()
 
 
 def test_suite_expansion_counts_and_unique_ids():
@@ -45,7 +37,7 @@ def test_run_ids_are_stable_across_processes():
 
 
 def run(*args):
-    return runner.main(["--suite", "tiny-test", "--quiet", *args])
+    return runner.main(["--suite", "tiny", "--quiet", *args])
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +52,7 @@ def finished(tmp_path_factory):
 
 
 def test_results_store_layout(finished):
-    suite = finished / "full" / "tiny-test"
+    suite = finished / "full" / "tiny"
     runs = list((suite / "runs").iterdir())
     assert len(runs) == len(tiny_cells())
     for folder in runs:
@@ -76,40 +68,40 @@ def test_interrupted_suite_resumes_and_matches(finished, monkeypatch, capsys):
     monkeypatch.setenv("BENCH_CACHE", str(finished / "cache"))
     out = finished / "resumed"
     assert run("--out", str(out), "--only", "cfg_p0.1_*") == 0
-    first = {p.parent.name: p.stat().st_mtime_ns for p in (out / "tiny-test" / "runs").glob("*/metrics.json")}
+    first = {p.parent.name: p.stat().st_mtime_ns for p in (out / "tiny" / "runs").glob("*/metrics.json")}
     capsys.readouterr()
     assert run("--out", str(out)) == 0
     assert capsys.readouterr().out.count("done already") == len(first)
-    for p in (out / "tiny-test" / "runs").glob("*/metrics.json"):
+    for p in (out / "tiny" / "runs").glob("*/metrics.json"):
         if p.parent.name in first:
             assert p.stat().st_mtime_ns == first[p.parent.name]
     cols = ["cell", "fid", "is_mean", "class_accuracy", "precision", "gap_confidence"]
-    resumed = pd.read_csv(out / "tiny-test" / "table.csv")[cols].sort_values("cell").reset_index(drop=True)
-    full = pd.read_csv(finished / "full" / "tiny-test" / "table.csv")[cols].sort_values("cell").reset_index(drop=True)
+    resumed = pd.read_csv(out / "tiny" / "table.csv")[cols].sort_values("cell").reset_index(drop=True)
+    full = pd.read_csv(finished / "full" / "tiny" / "table.csv")[cols].sort_values("cell").reset_index(drop=True)
     pd.testing.assert_frame_equal(resumed, full)
 
 
 def test_figures_regenerate_from_stored_results(finished, tmp_path):
     copy = tmp_path / "copy"
-    shutil.copytree(finished / "full" / "tiny-test", copy / "tiny-test",
+    shutil.copytree(finished / "full" / "tiny", copy / "tiny",
                     ignore=shutil.ignore_patterns("figures", "report.md", "table.csv", "samples.npz"))
-    written = build("tiny-test", copy)
+    written = build("tiny", copy)
     assert set(written) == set(FIGURES)
     for name in FIGURES:
-        assert (copy / "tiny-test" / "figures" / name).stat().st_size > 1000
-    report = (copy / "tiny-test" / "report.md").read_text()
+        assert (copy / "tiny" / "figures" / name).stat().st_size > 1000
+    report = (copy / "tiny" / "report.md").read_text()
     assert "Verdicts on the paper's claims" in report and "IS increases with w" in report
 
 
 def test_check_passes_on_its_own_baseline_and_fails_on_a_planted_regression(finished, tmp_path, capsys):
-    table = pd.read_csv(finished / "full" / "tiny-test" / "table.csv")
-    (tmp_path / "tiny-test").mkdir()
-    table[["cell", "fid", "is_mean"]].to_csv(tmp_path / "tiny-test" / "baseline.csv", index=False)
-    pd.DataFrame({"metric": ["fid", "is_mean"], "tolerance": [0.5, 0.2]}).to_csv(tmp_path / "tiny-test" / "tolerances.csv", index=False)
-    assert check_against_baseline("tiny-test", table, tmp_path) == 0
+    table = pd.read_csv(finished / "full" / "tiny" / "table.csv")
+    (tmp_path / "tiny").mkdir()
+    table[["cell", "fid", "is_mean"]].to_csv(tmp_path / "tiny" / "baseline.csv", index=False)
+    pd.DataFrame({"metric": ["fid", "is_mean"], "tolerance": [0.5, 0.2]}).to_csv(tmp_path / "tiny" / "tolerances.csv", index=False)
+    assert check_against_baseline("tiny", table, tmp_path) == 0
     planted = table.copy()
     planted.loc[planted.cell == planted.cell.iloc[0], "fid"] += 0.6
-    assert check_against_baseline("tiny-test", planted, tmp_path) == 1
+    assert check_against_baseline("tiny", planted, tmp_path) == 1
     out = capsys.readouterr().out
     assert "REGRESSION" in out and planted.cell.iloc[0] in out and "0.5" in out
     report = compare(planted, table[["cell", "fid", "is_mean"]], pd.DataFrame({"metric": ["fid"], "tolerance": [0.5]}))
@@ -120,12 +112,12 @@ def test_check_passes_on_its_own_baseline_and_fails_on_a_planted_regression(fini
     (["--set", "sample.stepz=3"], "unknown key 'sample.stepz'; valid keys: "),
     (["--set", "sample.steps=three"], "--set sample.steps=three: expected int"),
     (["--set", "sample.clip_x=maybe"], "expected bool"),
-    (["--only", "nothing*"], "no cell of suite tiny-test matches"),
+    (["--only", "nothing*"], "no cell of suite tiny matches"),
 ])
 def test_bad_runner_input_is_a_clear_error(args, message, capsys, tmp_path):
     assert run("--out", str(tmp_path), *args) == 2
     assert message in capsys.readouterr().err
-    assert not (tmp_path / "tiny-test").exists()
+    assert not (tmp_path / "tiny").exists()
 
 
 def test_dry_run_prints_the_plan_and_trains_nothing(cache_dir, capsys, tmp_path):
@@ -138,16 +130,69 @@ def test_dry_run_prints_the_plan_and_trains_nothing(cache_dir, capsys, tmp_path)
 def test_set_overrides_reach_the_spec(finished, monkeypatch, tmp_path):
     monkeypatch.setenv("BENCH_CACHE", str(finished / "cache"))
     assert run("--out", str(tmp_path), "--only", "cfg_p0.1_w0_T4", "--set", "sample.num_samples=80", "--no-report") == 0
-    spec = json.loads(next((tmp_path / "tiny-test" / "runs").glob("*/spec.json")).read_text())
-    metrics = json.loads(next((tmp_path / "tiny-test" / "runs").glob("*/metrics.json")).read_text())
+    spec = json.loads(next((tmp_path / "tiny" / "runs").glob("*/spec.json")).read_text())
+    metrics = json.loads(next((tmp_path / "tiny" / "runs").glob("*/metrics.json")).read_text())
     assert spec["sample"]["num_samples"] == 80 and metrics["num_samples"] == 80
 
 
 def test_shards_are_disjoint_and_cover_the_suite(capsys):
     names = []
     for i in (1, 2, 3):
-        assert runner.main(["--suite", "tiny-test", "--dry-run", "--shard", f"{i}/3"]) == 0
+        assert runner.main(["--suite", "tiny", "--dry-run", "--shard", f"{i}/3"]) == 0
         out = capsys.readouterr().out
         names.append({c.name for c in tiny_cells() if f" {c.name} " in f" {out} ".replace("\n", " ")})
     assert set.union(*names) == {c.name for c in tiny_cells()}
     assert sum(len(n) for n in names) == len(tiny_cells())
+
+
+@pytest.mark.slow
+def test_sigkill_mid_suite_then_rerun_gives_the_uninterrupted_table(finished, tmp_path):
+    env = {**os.environ, "BENCH_CACHE": str(tmp_path / "cache")}  # cold cache: the kill can land in training too
+    cmd = [sys.executable, "-m", "bench.run", "--suite", "tiny", "--out", str(tmp_path / "out"), "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = tmp_path / "out" / "tiny" / "runs"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(runs.glob("*/metrics.json"))) < 2:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(runs.glob("*/metrics.json")))
+    assert 2 <= done < len(tiny_cells()), "the kill should land mid-suite"
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    cols = ["cell", "fid", "is_mean", "class_accuracy", "precision", "gap_confidence"]
+    resumed = pd.read_csv(tmp_path / "out" / "tiny" / "table.csv")[cols].sort_values("cell").reset_index(drop=True)
+    full = pd.read_csv(finished / "full" / "tiny" / "table.csv")[cols].sort_values("cell").reset_index(drop=True)
+    pd.testing.assert_frame_equal(resumed, full)
+
+
+def test_corrupt_metrics_file_is_recomputed_not_trusted(finished, monkeypatch, tmp_path):
+    monkeypatch.setenv("BENCH_CACHE", str(finished / "cache"))
+    out = tmp_path / "out"
+    shutil.copytree(finished / "full" / "tiny", out / "tiny")
+    victim = next((out / "tiny" / "runs").glob("cfg_p0.1_w0_*/metrics.json"))
+    victim.write_text(victim.read_text()[:40])  # truncated, as by a full disk
+    assert run("--out", str(out), "--no-report") == 0
+    assert json.loads(victim.read_text())["cell"] == "cfg_p0.1_w0_T4"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--suite", "nope"], "known suites: "),
+    (["--suite", "tiny", "--set", 'guidance.method=cfgg'], "known methods: "),
+    (["--suite", "tiny", "--set", "data.name=imagenet"], "known datasets: "),
+    (["--suite", "tiny", "--set", "eval.features=clip"], "known: evaluator, inception"),
+    (["--suite", "tiny", "--set", "eval.features=inception"], "weights-inception-2015-12-05-6726825d.pth"),
+    (["--suite", "tiny", "--set", "sample.num_samples=40"], "feature dimension 64"),
+    (["--suite", "tiny", "--set", "data.name=cifar10", "--set", "data.root=/nonexistent"], "does not exist"),
+])
+def test_bad_input_exits_2_with_one_clear_message_and_keeps_results(args, message, finished, tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_CACHE", str(finished / "cache"))
+    monkeypatch.delenv("BENCH_INCEPTION_WEIGHTS", raising=False)
+    out = tmp_path / "out"
+    shutil.copytree(finished / "full" / "tiny", out / "tiny")
+    before = {p: p.read_bytes() for p in (out / "tiny").rglob("*") if p.is_file()}
+    proc = subprocess.run([sys.executable, "-m", "bench.run", "--out", str(out), "--quiet", "--force", *args],
+                          capture_output=True, text=True, env={**os.environ, "BENCH_CACHE": str(finished / "cache")})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    after = {p: p.read_bytes() for p in (out / "tiny").rglob("*") if p.is_file()}
+    assert {p: after.get(p) for p in before} == before
