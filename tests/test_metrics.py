@@ -101,12 +101,14 @@ def test_inception_score_of_uniform_noise_is_near_one(extractor):
 
 
 def test_fid_grows_with_noise_strength(mnist, extractor, feats):
+    """Noise sd from 0 to 64 grey levels. Beyond that the images are mostly noise and the evaluator's
+    features saturate (measured: FID 943 at sd 64, 927 at sd 128), so larger sds are not a sensitivity test."""
     train_feats, _ = feats
     held = mnist[1].images.float()
     g = torch.Generator().manual_seed(0)
     base_noise = torch.randn(held.shape, generator=g)
     fids = []
-    for strength in (0, 16, 32, 64, 128):
+    for strength in (0, 4, 8, 16, 32, 64):
         noisy = (held + strength * base_noise).round().clamp(0, 255).to(torch.uint8)
         fids.append(fid_and_stats(extract(extractor, noisy)["features"], train_feats["features"])["fid"])
     assert all(a < b for a, b in zip(fids, fids[1:])), fids
