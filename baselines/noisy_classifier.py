@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from bench.config import ClassifierSpec, DataSpec, stable_hash, to_dict
 from bench.data import load_dataset, to_model_range
 from bench.diffusion import LAMBDA_MAX, LAMBDA_MIN, add_noise, lambda_of_u, training_lambdas
-from bench.store import CorruptFileError, atomic_write_json, load_checkpoint, save_checkpoint
+from bench.store import atomic_write_json, load_cached_weights, save_checkpoint
 
 
 def _group_norm(channels: int, **factory_kwargs) -> nn.GroupNorm:
@@ -72,12 +72,8 @@ def train_classifier(data: DataSpec, spec: ClassifierSpec, *, cache: Path, devic
     path = folder / "classifier.pt"
     dataset = load_dataset(data, "train")
     model = NoisyClassifier(dataset.shape[0], dataset.num_classes, spec.noise_aware, spec.width)
-    if path.exists():
-        try:
-            model.load_state_dict(load_checkpoint(path)["state_dict"])
-            return model.to(device).eval().requires_grad_(False)
-        except CorruptFileError as err:
-            print(f"retraining: {err}")
+    if load_cached_weights(model, path):
+        return model.to(device).eval().requires_grad_(False)
     torch.manual_seed(spec.seed)
     generator = torch.Generator().manual_seed(spec.seed)
     model = NoisyClassifier(dataset.shape[0], dataset.num_classes, spec.noise_aware, spec.width).to(device)

@@ -10,7 +10,6 @@ FID is biased in N: hold N, seeds and the reference set fixed across a sweep.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from torch_fidelity.metric_prc import prc_features_to_metric
 from .config import DataSpec, to_dict
 from .data import load_dataset
 from .features import Extractor, extract
-from .store import CorruptFileError, atomic_write_bytes, sha256_bytes
+from .store import CorruptFileError, load_checkpoint, save_checkpoint, sha256_bytes
 
 KID_SUBSET_MAX = 1000
 KID_SUBSETS = 100
@@ -102,15 +101,11 @@ def reference_features(data: DataSpec, split: str, extractor: Extractor, cache: 
     if data.root:
         key += "-" + sha256_bytes(repr(to_dict(data)).encode())[:8]
     path = cache / "reference" / f"{key}.pt"
-    digest_path = Path(f"{path}.sha256")
-    if path.exists() and digest_path.exists():
-        blob = path.read_bytes()
-        if sha256_bytes(blob) == digest_path.read_text().strip():
-            return torch.load(io.BytesIO(blob), weights_only=True)
-        print(f"recomputing reference features: {CorruptFileError(str(path))} failed its sha256 check")
+    if path.exists():
+        try:
+            return load_checkpoint(path)["state_dict"]
+        except CorruptFileError as err:
+            print(f"recomputing reference features: {err}")
     feats = extract(extractor, load_dataset(data, split).images, device=device)
-    buffer = io.BytesIO()
-    torch.save(feats, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-    atomic_write_bytes(digest_path, (sha256_bytes(buffer.getvalue()) + "\n").encode())
+    save_checkpoint(path, feats, {"reference": key})
     return feats

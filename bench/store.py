@@ -65,12 +65,12 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, torch.Tensor], spe
     return digest
 
 
-def load_checkpoint(path: str | os.PathLike, expected_sha256: str | None = None) -> dict[str, Any]:
-    """Load a checkpoint after checking its sha256 (the sidecar's, or `expected_sha256` when given)."""
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a checkpoint after checking it against the sha256 written beside it."""
     path = Path(path)
     blob = path.read_bytes()
     sidecar = Path(f"{path}.sha256")
-    expected = expected_sha256 or (sidecar.read_text().strip() if sidecar.exists() else None)
+    expected = sidecar.read_text().strip() if sidecar.exists() else None
     if expected is None:
         raise CorruptFileError(f"{path}: no sha256 recorded beside it; refusing to trust it")
     actual = sha256_bytes(blob)
@@ -80,3 +80,15 @@ def load_checkpoint(path: str | os.PathLike, expected_sha256: str | None = None)
     ckpt = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     ckpt["spec"] = json.loads(ckpt["spec"])
     return ckpt
+
+
+def load_cached_weights(module: torch.nn.Module, path: str | os.PathLike) -> bool:
+    """Load a cached, intact state_dict into `module`; False (saying why when corrupt) means retrain."""
+    if not Path(path).exists():
+        return False
+    try:
+        module.load_state_dict(load_checkpoint(path)["state_dict"])
+        return True
+    except CorruptFileError as err:
+        print(f"retraining: {err}")
+        return False

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .config import DataSpec, NetSpec, TrainSpec, stable_hash, to_dict
 from .data import load_dataset, to_model_range
 from .diffusion import add_noise, drop_labels, training_lambdas
-from .store import CorruptFileError, atomic_write_json, load_checkpoint, save_checkpoint
+from .store import atomic_write_json, load_cached_weights, save_checkpoint
 from .unet import UNet
 
 
@@ -49,12 +49,8 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
     path = folder / "ema.pt"
     dataset = load_dataset(data, "train")
     ema = UNet(net, dataset.shape[0], dataset.num_classes)
-    if path.exists():
-        try:
-            ema.load_state_dict(load_checkpoint(path)["state_dict"])
-            return ema.to(device).eval().requires_grad_(False)
-        except CorruptFileError as err:
-            print(f"retraining: {err}")
+    if load_cached_weights(ema, path):
+        return ema.to(device).eval().requires_grad_(False)
 
     generator = torch.Generator().manual_seed(train.seed)
     torch.manual_seed(train.seed)

@@ -25,9 +25,6 @@ class CountedNet:
         self.rows += args[0].shape[0]
         return out
 
-    def reset(self) -> None:
-        self.rows, self.seconds = 0, 0.0
-
 
 @dataclass
 class GuidanceContext:
