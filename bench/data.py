@@ -16,6 +16,7 @@ Datasets a user points at with DataSpec.root:
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +66,10 @@ def dataset_names() -> list[str]:
     return sorted(_LOADERS)
 
 
+@functools.lru_cache(maxsize=4)
 def load_dataset(spec: DataSpec, split: str = "train") -> ImageData:
-    """Load `split` of the dataset named in spec, resized to spec.size if set."""
+    """Load `split` of the dataset named in spec, resized to spec.size if set. Cached: a suite asks
+    for the same split in every cell (shape, training, reference statistics)."""
     if spec.name not in _LOADERS:
         raise DatasetError(f"unknown dataset {spec.name!r}; known datasets: {', '.join(dataset_names())}")
     if split not in SPLITS:
