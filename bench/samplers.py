@@ -74,6 +74,8 @@ def sample(eps_fn: EpsFn, shape: tuple[int, ...], seeds: Sequence[int], num_clas
     z = noise.draw().to(device=device, dtype=dtype, copy=True)
     coefficients = _step_coefficients(steps, sampler, v)
     lam_batches = [torch.full((len(seeds),), c[0], device=device, dtype=dtype) for c in coefficients]
+    # alpha, sigma of each evaluated level as Python floats, so the loop builds no host tensors
+    alpha_sigmas = [tuple(t.item() for t in alpha_sigma(torch.tensor(c[0], dtype=torch.float64))) for c in coefficients]
 
     def predict(z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         eps = eps_fn(z, lam_batches[k], labels).to(dtype)
@@ -83,8 +85,8 @@ def sample(eps_fn: EpsFn, shape: tuple[int, ...], seeds: Sequence[int], num_clas
         x_hat = x_hat.clamp(-1.0, 1.0)
         if sampler != "ddim":
             return x_hat, eps
-        alpha, sigma = alpha_sigma(torch.tensor(coefficients[k][0], dtype=torch.float64))
-        return x_hat, (z - alpha.item() * x_hat) / sigma.item()
+        alpha, sigma = alpha_sigmas[k]
+        return x_hat, (z - alpha * x_hat) / sigma
 
     for k, (_, coef_z, coef_x, coef_eps, std) in enumerate(coefficients[:-1]):
         x_hat, eps = predict(z, k)
