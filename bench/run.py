@@ -11,6 +11,7 @@ import fnmatch
 import io
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from .config import RunSpec, stable_hash, to_dict
 from .data import DatasetError, load_dataset, to_uint8
 from .envinfo import environment
 from .evaluator import EvaluatorMissing
+from .fastpath import FastPathError, fast_settings
 from .features import FeatureError
 from .figures import build as build_figures
 from .figures import plot_classifier_accuracy
@@ -40,7 +42,7 @@ from .suites import SUITES, Cell, get_suite
 from .train import TrainingDiverged, cache_root, train_diffusion
 
 # Bad input or state the user can fix: one clear message and exit code 2, finished cells kept.
-USER_ERRORS = (DatasetError, EvaluatorMissing, FeatureError, GuidanceError, MetricInputError, OverrideError,
+USER_ERRORS = (DatasetError, EvaluatorMissing, FastPathError, FeatureError, GuidanceError, MetricInputError, OverrideError,
                CorruptFileError, TrainingDiverged)
 SUMMARY_COLUMNS = ["cell", "fid", "fid_cleanfid", "is_mean", "class_accuracy", "gap_confidence", "images_per_second"]
 
@@ -141,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--check", action="store_true",
                         help="recompute and compare with results/<suite>/baseline.csv; exit 1 on a regression")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--fast", action="store_true",
+                        help="sample with the fast path: channels_last, and bf16 autocast where this device has "
+                             "native bf16 (recorded in each cell's spec, so fast and fp32 runs never mix)")
     parser.add_argument("--inception-weights", help="Inception weights file for eval.features=inception "
                                                     "(or set $BENCH_INCEPTION_WEIGHTS)")
     parser.add_argument("--no-report", action="store_true", help="skip table.csv, figures and report.md")
@@ -164,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err.args[0]}", file=sys.stderr)
         return 2
     cells = [Cell(c.name, apply_overrides(c.spec, overrides)) for c in suite.build() if fnmatch.fnmatch(c.name, args.only)]
+    if args.fast:
+        cells = [Cell(c.name, replace(c.spec, sample=fast_settings(c.spec.sample, args.device))) for c in cells]
     cells = cells[shard - 1::shards]
     if not cells:
         print(f"error: no cell of suite {suite.name} matches --only {args.only!r}", file=sys.stderr)

@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import RunSpec
+from .fastpath import NetworkRunner
 from .guidance import CountedNet, GuidanceContext, make_guidance
 from .samplers import sample
 
@@ -22,6 +23,7 @@ class SampleResult:
     nfe_per_image: float
     classifier_seconds: float = 0.0
     classifier_evals_per_image: float = 0.0
+    network: dict | None = None  # NetworkRunner.describe(): dtype, memory format, compiled
 
     def timings(self) -> dict[str, float]:
         n = len(self.labels)
@@ -33,6 +35,7 @@ class SampleResult:
             "other_seconds": self.seconds - self.network_seconds - self.classifier_seconds,
             "nfe_per_image": self.nfe_per_image,
             "classifier_evals_per_image": self.classifier_evals_per_image,
+            **(self.network or {}),
         }
 
 
@@ -42,7 +45,8 @@ def sample_cell(spec: RunSpec, model: torch.nn.Module, shape: tuple[int, ...], n
     """Samples for seeds spec.sample.seed .. + num_samples (or the given range), in batches.
     `classifier(z, lam, labels)` returns grad_z log p(y|z) for classifier guidance."""
     s = spec.sample
-    ctx = GuidanceContext(CountedNet(model), num_classes, CountedNet(classifier) if classifier is not None else None)
+    runner = NetworkRunner(model, s, device)
+    ctx = GuidanceContext(CountedNet(runner), num_classes, CountedNet(classifier) if classifier is not None else None)
     eps_fn = make_guidance(spec.guidance.method, ctx, **spec.guidance.kwargs())
     seeds = seeds if seeds is not None else range(s.seed, s.seed + s.num_samples)
     images, labels = [], []
@@ -56,4 +60,4 @@ def sample_cell(spec: RunSpec, model: torch.nn.Module, shape: tuple[int, ...], n
     n = len(seeds)
     clf = ctx.classifier
     return SampleResult(torch.cat(images), torch.cat(labels), seconds, ctx.model.seconds, ctx.model.rows / n,
-                        clf.seconds if clf else 0.0, clf.rows / n if clf else 0.0)
+                        clf.seconds if clf else 0.0, clf.rows / n if clf else 0.0, runner.describe())

@@ -78,6 +78,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CorruptFileError(f"{path}: sha256 {actual} does not match the recorded {expected}; "
                                "the file is truncated, corrupt or not the expected weights")
     ckpt = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or not {"state_dict", "spec"} <= set(ckpt):
+        raise CorruptFileError(f"{path}: intact but not a guidance-bench checkpoint (no state_dict and spec); "
+                               "written by another version or program")
     ckpt["spec"] = json.loads(ckpt["spec"])
     return ckpt
 

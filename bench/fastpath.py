@@ -1,0 +1,74 @@
+"""How the diffusion network is evaluated while sampling: fp32 eager, or the fast path.
+
+The fast path changes only how eps_theta(z, lambda, c) is computed, never the sampler's
+arithmetic (which stays fp32):
+  - channels_last memory format for the network's weights and inputs,
+  - bf16 autocast around the network where the hardware has native bf16 (CUDA with bf16,
+    or a CPU with AMX or AVX512-BF16); elsewhere bf16 is emulated and slower, so `--fast`
+    leaves it off (a spec can still ask for it with sample.precision=bf16),
+  - torch.compile of the network when sample.compile is set.
+The network output is returned as fp32 in the default memory format. Every network call
+runs under torch.inference_mode (no autograd bookkeeping; classifier guidance takes its
+gradient through the classifier, not this network).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from .config import SampleSpec
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+class FastPathError(ValueError):
+    """An unsupported fast-path setting; the message names the valid ones."""
+
+
+def native_bf16(device: str | torch.device) -> tuple[bool, str]:
+    """Whether bf16 matmul/convolution run natively on this device, and the evidence."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        ok = torch.cuda.is_bf16_supported()
+        return ok, f"torch.cuda.is_bf16_supported() = {ok}"
+    probes = {name: getattr(torch.cpu, f"_is_{name}_supported", None) for name in ("amx_tile", "avx512_bf16")}
+    found = {name: bool(probe()) for name, probe in probes.items() if probe is not None}
+    if not found:  # older torch: read the CPU flags
+        cpuinfo = Path("/proc/cpuinfo")
+        flags = set(cpuinfo.read_text().split()) if cpuinfo.exists() else set()
+        found = {name: name in flags for name in ("amx_bf16", "avx512_bf16")}
+    return any(found.values()), ", ".join(f"{k}={v}" for k, v in found.items())
+
+
+def fast_settings(spec: SampleSpec, device: str | torch.device) -> SampleSpec:
+    """What `--fast` means on this device, written into the spec so each run records what it used:
+    channels_last always, bf16 only where it is native, compile left as the spec says."""
+    bf16, _ = native_bf16(device)
+    return dataclasses.replace(spec, channels_last=True, precision="bf16" if bf16 else spec.precision)
+
+
+class NetworkRunner(torch.nn.Module):
+    """eps_theta evaluated with a SampleSpec's precision, memory format and compile settings."""
+
+    def __init__(self, model: torch.nn.Module, spec: SampleSpec, device: str | torch.device):
+        super().__init__()
+        if spec.precision not in PRECISIONS:
+            raise FastPathError(f"sample.precision={spec.precision!r}; valid: {', '.join(PRECISIONS)}")
+        self.device_type = torch.device(device).type
+        self.dtype = PRECISIONS[spec.precision]
+        self.memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
+        self.model = model.to(memory_format=self.memory_format)
+        self.forward_fn = torch.compile(self.model, dynamic=False) if spec.compile else self.model
+
+    def forward(self, z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast(self.device_type, self.dtype, enabled=self.dtype != torch.float32):
+            eps = self.forward_fn(z.contiguous(memory_format=self.memory_format), lam, labels)
+        return eps.to(torch.float32).contiguous()
+
+    def describe(self) -> dict[str, str]:
+        """The settings as recorded in every run's metrics."""
+        return {"network_dtype": str(self.dtype).removeprefix("torch."),
+                "memory_format": "channels_last" if self.memory_format == torch.channels_last else "contiguous",
+                "compiled": self.forward_fn is not self.model}

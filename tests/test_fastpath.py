@@ -1,0 +1,100 @@
+"""The fast path changes how the network is evaluated, never the science.
+
+Tolerances for bf16: bf16 keeps 8 significand bits, so one rounding is off by at most
+2^-8 = 0.39 % relative; a network's output error is a few such roundings averaged over
+many terms, and we measured 0.34 % on the ci model. We allow 2^-6 = 1.6 % (4 roundings).
+Over a 16-step ancestral run the per-step errors do not compound (the sampler contracts
+towards x_hat and the injected noise is identical), and we measured a mean absolute
+pixel difference of 0.0012 in [-1, 1] (0.15 of one uint8 level); we allow 0.01
+(1.3 levels on average) and no pixel further than 0.1.
+"""
+import pytest
+import torch
+
+from baselines.noisy_classifier import NoisyClassifier
+from bench.config import NetSpec, SampleSpec, stable_hash
+from bench.fastpath import FastPathError, NetworkRunner, fast_settings, native_bf16
+from bench.guidance import CountedNet, GuidanceContext, make_guidance
+from bench.samplers import sample
+from bench.suites import get_suite
+from bench.unet import UNet
+
+SHAPE = (1, 8, 8)
+
+
+@pytest.fixture
+def net():
+    torch.manual_seed(0)
+    model = UNet(NetSpec(channels=16, channel_mult=(1, 2), attention_levels=(1,)), 1, 10).eval()
+    with torch.no_grad():  # zero-initialised output layers would make eps identically 0
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+def draw(eps_fn, steps=16):
+    return sample(make_guidance("cfg", GuidanceContext(CountedNet(eps_fn), 10), w=1.0), SHAPE, range(24), 10,
+                  steps=steps)[0]
+
+
+def test_disabled_fast_path_is_bit_identical_to_calling_the_network(net):
+    plain = draw(net)
+    assert torch.equal(draw(NetworkRunner(net, SampleSpec(), "cpu")), plain)
+
+
+def test_channels_last_fp32_agrees_to_rounding(net):
+    """channels_last picks other convolution kernels (another summation order): fp32 rounding
+    differences of ~1e-7 that 16 steps amplify to ~1e-4 at worst, far below one uint8 level (0.008)."""
+    reference = draw(NetworkRunner(net, SampleSpec(), "cpu"))
+    fast = draw(NetworkRunner(net, SampleSpec(channels_last=True), "cpu"))
+    torch.testing.assert_close(fast, reference, rtol=0, atol=1e-3)
+
+
+def test_bf16_network_error_is_within_a_few_roundings(net):
+    z, lam, y = torch.randn(32, *SHAPE), torch.linspace(-10, 10, 32), torch.arange(32) % 10
+    exact = NetworkRunner(net, SampleSpec(), "cpu")(z, lam, y)
+    bf16 = NetworkRunner(net, SampleSpec(precision="bf16", channels_last=True), "cpu")(z, lam, y)
+    assert bf16.dtype == torch.float32 and bf16.is_contiguous()
+    relative = ((bf16 - exact).norm() / exact.norm()).item()
+    assert 0 < relative < 2 ** -6
+
+
+def test_bf16_samples_stay_within_the_justified_pixel_tolerance(net):
+    reference = draw(NetworkRunner(net, SampleSpec(), "cpu"))
+    bf16 = draw(NetworkRunner(net, SampleSpec(precision="bf16"), "cpu"))
+    difference = (bf16 - reference).abs()
+    assert difference.mean() < 0.01 and difference.max() < 0.1
+    assert not torch.equal(bf16, reference)  # bf16 was really used
+
+
+def test_classifier_guidance_still_gets_its_gradient_through_the_fast_path(net):
+    clf = NoisyClassifier(1, 10, width=8).eval()
+    runner = NetworkRunner(net, SampleSpec(channels_last=True), "cpu")
+    ctx = GuidanceContext(CountedNet(runner), 10, CountedNet(clf.log_prob_grad))
+    guided, _ = sample(make_guidance("classifier", ctx, scale=2.0), SHAPE, range(4), 10, steps=3)
+    assert torch.isfinite(guided).all() and ctx.classifier.rows == 4 * 3
+
+
+def test_unknown_precision_names_the_valid_ones(net):
+    with pytest.raises(FastPathError, match="valid: fp32, bf16"):
+        NetworkRunner(net, SampleSpec(precision="fp16"), "cpu")
+
+
+def test_fast_settings_enable_bf16_only_where_native(monkeypatch):
+    native, evidence = native_bf16("cpu")
+    assert isinstance(native, bool) and evidence
+    spec = fast_settings(SampleSpec(), "cpu")
+    assert spec.channels_last and spec.precision == ("bf16" if native else "fp32")
+    monkeypatch.setattr("bench.fastpath.native_bf16", lambda device: (True, "probe says yes"))
+    assert fast_settings(SampleSpec(), "cpu").precision == "bf16"
+    monkeypatch.setattr("bench.fastpath.native_bf16", lambda device: (False, "probe says no"))
+    assert fast_settings(SampleSpec(), "cpu").precision == "fp32"
+
+
+def test_fast_path_fields_at_defaults_keep_stored_run_ids():
+    """The fields were added after results were stored: at their defaults they must not enter
+    the hash, and set they must change it (so fast and fp32 results never share a run id)."""
+    cell = get_suite("mnist").build()[0]
+    assert cell.run_id == "cfg_p0.1_w0_T32-9f1b64c3"  # committed in results/mnist/runs
+    fast = fast_settings(cell.spec.sample, "cpu")
+    assert stable_hash(cell.spec.sample) != stable_hash(fast)
