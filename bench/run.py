@@ -77,7 +77,7 @@ def run_cell(cell: Cell, run_dir: Path, *, device: str, quiet: bool, inception_w
     quality = score_samples(spec, images, result.labels, cache_root(), device, inception_weights)
     quality.update(adversarial_gap(classifier, images, result.labels, quality))
     metrics = {"cell": cell.name, "run_id": cell.run_id, "spec_hash": stable_hash(spec),
-               "model_seconds": train_seconds, **cell.columns(), **result.timings(), **quality}
+               "model_seconds": train_seconds, **cell.columns(), "device": device, **result.timings(), **quality}
     atomic_write_json(run_dir / "env.json", {**environment(device), "extractor": quality["extractor"],
                                              "extractor_sha256": quality["extractor_sha256"]})
     atomic_write_json(run_dir / "metrics.json", metrics)

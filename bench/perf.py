@@ -1,0 +1,205 @@
+"""`python -m bench.perf`: sampling throughput ratios measured in one run, and the fast path's
+effect on FID/IS; writes results/perf/{throughput.csv, ratios.csv, fast_vs_fp32.csv, report.md}.
+
+Throughput: full sampling runs of the mnist suite's network (16x16, batch 256, T=32
+ancestral steps) for each configuration, interleaved round by round (A B C A B C ...) so that
+drifts in machine load hit every configuration alike; medians over rounds. Weights are random
+(perturbed): the cost of a network evaluation does not depend on its weights.
+
+Quality (--quality): the `ci` suite run with fp32 eager, with `--fast`, and with bf16 forced,
+compared with the seed spread measured for the CI gate (results/ci/tolerances.csv).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from baselines.noisy_classifier import NoisyClassifier
+
+from .config import NetSpec, SampleSpec
+from .envinfo import environment
+from .fastpath import NetworkRunner, fast_settings, native_bf16
+from .guidance import CountedNet, GuidanceContext, make_guidance
+from .samplers import sample
+from .store import atomic_write_bytes
+from .unet import UNet
+
+MNIST_NET = NetSpec(channels=16, channel_mult=(1, 2, 2), attention_levels=(2,))  # the mnist suite's network
+SHAPE, STEPS = (1, 16, 16), 32
+QUALITY_METRICS = ("fid", "is_mean", "class_accuracy")
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    method: str
+    params: tuple = ()
+    sample: SampleSpec = SampleSpec()
+
+
+def configs(device: str, with_bf16: bool, with_compile: bool) -> list[Config]:
+    fast = fast_settings(SampleSpec(), device)
+    out = [Config("unguided", "cond"), Config("cfg w=0", "cfg", (("w", 0.0),)),
+           Config("cfg batched", "cfg", (("w", 0.3),)), Config("cfg two-pass", "cfg", (("w", 0.3), ("two_pass", True))),
+           Config("interval cfg", "interval", (("inner_params", (("w", 0.3),)),)), Config("apg", "apg", (("w", 0.3),)),
+           Config("classifier", "classifier", (("scale", 1.0),)),
+           Config("unguided fast", "cond", (), fast), Config("cfg batched fast", "cfg", (("w", 0.3),), fast)]
+    if with_bf16 and fast.precision != "bf16":
+        out.append(Config("unguided bf16 (emulated here)", "cond", (), replace(fast, precision="bf16")))
+    if with_compile:
+        out.append(Config("unguided fast+compile", "cond", (), replace(fast, compile=True)))
+    return out
+
+
+def measure_once(config: Config, model: torch.nn.Module, classifier: NoisyClassifier, batch: int, device: str) -> dict:
+    runner = NetworkRunner(model, config.sample, device)
+    ctx = GuidanceContext(CountedNet(runner), 10, CountedNet(classifier.log_prob_grad))
+    eps_fn = make_guidance(config.method, ctx, **dict(config.params))
+    start = time.perf_counter()
+    sample(eps_fn, SHAPE, range(batch), 10, steps=STEPS, device=device)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "network_seconds": ctx.model.seconds, "classifier_seconds": ctx.classifier.seconds,
+            "nfe_per_image": ctx.model.rows / batch, **runner.describe()}
+
+
+def measure_throughput(rounds: int, batch: int, device: str, with_bf16: bool, with_compile: bool) -> pd.DataFrame:
+    torch.manual_seed(0)
+    model = UNet(MNIST_NET, 1, 10).eval().to(device)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    classifier = NoisyClassifier(1, 10, width=16).eval().requires_grad_(False).to(device)
+    todo = configs(device, with_bf16, with_compile)
+    for config in todo:  # warm-up (and compilation) outside the timings
+        measure_once(config, model, classifier, min(batch, 8), device)
+    samples = {c.name: [] for c in todo}
+    for r in range(rounds):
+        for config in todo:
+            if config.sample.precision == "bf16" and r > 0 and not native_bf16(device)[0]:
+                continue  # emulated bf16 is slow: one round is enough to show it
+            samples[config.name].append(measure_once(config, model, classifier, batch, device))
+            print(f"round {r + 1}/{rounds} {config.name}: {samples[config.name][-1]['seconds']:.2f}s", flush=True)
+    rows = []
+    for config in todo:
+        runs = samples[config.name]
+        median = {k: statistics.median(run[k] for run in runs) for k in ("seconds", "network_seconds", "classifier_seconds")}
+        other = statistics.median(run["seconds"] - run["network_seconds"] - run["classifier_seconds"] for run in runs)
+        rows.append({"config": config.name, "method": config.method, "rounds": len(runs), **median,
+                     "other_seconds": other, "images_per_second": batch / median["seconds"],
+                     "nfe_per_image": runs[0]["nfe_per_image"], "network_dtype": runs[0]["network_dtype"],
+                     "memory_format": runs[0]["memory_format"], "compiled": runs[0]["compiled"],
+                     "batch": batch, "steps": STEPS, "device": device})
+    table = pd.DataFrame(rows)
+    table["cost_vs_unguided"] = table.seconds / table.set_index("config").at["unguided", "seconds"]
+    return table
+
+
+def ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """The issue's targets, each a ratio of two medians from the same interleaved run."""
+    t = table.set_index("config")
+    unguided = t.loc["unguided"]
+    rows = [
+        ("sampler overhead / network time, unguided", unguided.other_seconds / unguided.network_seconds, "<=", 0.03),
+        ("CFG (w=0.3, batched) cost / unguided", t.at["cfg batched", "seconds"] / unguided.seconds, "<=", 2.05),
+        ("CFG w=0 cost / unguided", t.at["cfg w=0", "seconds"] / unguided.seconds, "<=", 1.02),
+        ("CFG batched / CFG two-pass", t.at["cfg batched", "seconds"] / t.at["cfg two-pass", "seconds"], "<=", 1.0),
+        ("fast path speed-up over fp32 eager, unguided", unguided.seconds / t.at["unguided fast", "seconds"], ">=", 2.5),
+        ("fast path speed-up over fp32 eager, CFG", t.at["cfg batched", "seconds"] / t.at["cfg batched fast", "seconds"], ">=", 2.5),
+    ]
+    out = pd.DataFrame(rows, columns=["ratio", "measured", "target_op", "target"])
+    out["met"] = [m <= tg if op == "<=" else m >= tg for m, op, tg in zip(out.measured, out.target_op, out.target)]
+    return out
+
+
+def quality_comparison(results: Path) -> pd.DataFrame:
+    """The ci suite with fp32, --fast and bf16 forced; differences in units of the seed sd."""
+    from .figures import load_runs
+    from .run import main as run_main
+    variants = {"fp32": [], "fast": ["--fast"], "bf16": ["--fast", "--set", "sample.precision=bf16"]}
+    tables = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, flags in variants.items():
+            if run_main(["--suite", "ci", "--out", f"{tmp}/{name}", "--quiet", "--no-report", *flags]):
+                raise SystemExit(f"ci suite failed for {name}")
+            tables[name] = load_runs(Path(tmp) / name / "ci").set_index("cell")
+    sd = pd.read_csv(results / "ci" / "tolerances.csv").set_index("metric").seed_sd
+    rows = []
+    for cell in tables["fp32"].index:
+        for metric in QUALITY_METRICS:
+            row = {"cell": cell, "metric": metric, "fp32": tables["fp32"].at[cell, metric], "seed_sd": sd[metric]}
+            for name in ("fast", "bf16"):
+                row[name] = tables[name].at[cell, metric]
+                row[f"{name}_minus_fp32_in_sd"] = (row[name] - row["fp32"]) / sd[metric]
+            rows.append(row)
+    speed = {name: t.images_per_second.median() for name, t in tables.items()}
+    print("median images/s on the ci cells:", speed)
+    return pd.DataFrame(rows)
+
+
+def write_report(out: Path, command: str) -> Path:
+    """report.md from whatever of throughput.csv, ratios.csv and fast_vs_fp32.csv exist."""
+    lines = ["# Throughput and the fast path", "", f"Generated by `{command}`; every number below is from the CSV files "
+             "beside this report, measured on the machine described at the end.", ""]
+    if (out / "throughput.csv").exists():
+        table = pd.read_csv(out / "throughput.csv")
+        lines += ["## Sampling throughput (medians of interleaved rounds)", "",
+                  table[["config", "images_per_second", "cost_vs_unguided", "nfe_per_image", "seconds", "network_seconds",
+                         "classifier_seconds", "other_seconds", "network_dtype", "memory_format", "rounds"]]
+                  .to_markdown(index=False, floatfmt=".3f"), ""]
+    if (out / "ratios.csv").exists():
+        lines += ["## Targets", "", pd.read_csv(out / "ratios.csv").to_markdown(index=False, floatfmt=".3f"), ""]
+    if (out / "fast_vs_fp32.csv").exists():
+        q = pd.read_csv(out / "fast_vs_fp32.csv")
+        worst = q[["fast_minus_fp32_in_sd", "bf16_minus_fp32_in_sd"]].abs().max()
+        lines += ["## Does the fast path change the science? (ci cells)", "",
+                  "Differences are in units of the seed standard deviation measured for the CI gate "
+                  "(results/ci/tolerances.csv): |difference| < 1 sd means the fast path moves the metric less "
+                  "than drawing another set of sample seeds does.", "",
+                  q.to_markdown(index=False, floatfmt=".3f"), "",
+                  f"Largest |difference|: fast path {worst.iloc[0]:.2f} sd, bf16 {worst.iloc[1]:.2f} sd.", ""]
+    if (out / "environment.json").exists():
+        lines += ["## Machine", "", "```", (out / "environment.json").read_text().strip(), "```", ""]
+    path = out / "report.md"
+    atomic_write_bytes(path, "\n".join(lines).encode())
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="results/perf")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--bf16", action="store_true", help="also time bf16 autocast where it is not native")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to warm up on CPU)")
+    parser.add_argument("--quality", action="store_true", help="also run the ci suite fp32 vs fast vs bf16")
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    command = "python -m bench.perf " + " ".join(argv if argv is not None else sys.argv[1:])
+    env = environment(args.device)
+    env["native_bf16"] = native_bf16(args.device)
+    atomic_write_bytes(out / "environment.json", pd.Series(env).to_json(indent=1).encode())
+    if not args.skip_throughput:
+        table = measure_throughput(args.rounds, args.batch, args.device, args.bf16, args.compile)
+        atomic_write_bytes(out / "throughput.csv", table.to_csv(index=False).encode())
+        ratio_table = ratios(table)
+        atomic_write_bytes(out / "ratios.csv", ratio_table.to_csv(index=False).encode())
+        print(ratio_table.to_string(index=False))
+    if args.quality:
+        atomic_write_bytes(out / "fast_vs_fp32.csv", quality_comparison(Path("results")).to_csv(index=False).encode())
+    print(f"wrote {write_report(out, command)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
