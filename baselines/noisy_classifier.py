@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from bench import distributed
 from bench.config import ClassifierSpec, DataSpec, stable_hash, to_dict
 from bench.data import load_dataset, to_model_range
 from bench.diffusion import LAMBDA_MAX, LAMBDA_MIN, add_noise, lambda_of_u, training_lambdas
@@ -72,32 +73,40 @@ def train_classifier(data: DataSpec, spec: ClassifierSpec, *, cache: Path, devic
     path = folder / "classifier.pt"
     dataset = load_dataset(data, "train")
     model = NoisyClassifier(dataset.shape[0], dataset.num_classes, spec.noise_aware, spec.width)
+    distributed.barrier()  # every rank decides on the same state of the cache
     if load_cached_weights(model, path):
         return model.to(device).eval().requires_grad_(False)
     torch.manual_seed(spec.seed)
     generator = torch.Generator().manual_seed(spec.seed)
     model = NoisyClassifier(dataset.shape[0], dataset.num_classes, spec.noise_aware, spec.width).to(device)
+    parallel = distributed.data_parallel(model)
+    rows = distributed.batch_rows(spec.batch_size)  # this rank's share of each global batch
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=spec.steps)
     x_all, y_all = to_model_range(dataset.images), dataset.labels
     start = time.perf_counter()
-    for _ in tqdm(range(spec.steps), desc=f"classifier noise_aware={spec.noise_aware}", disable=quiet):
+    for _ in tqdm(range(spec.steps), desc=f"classifier noise_aware={spec.noise_aware}",
+                  disable=quiet or not distributed.is_main()):
         idx = torch.randint(len(x_all), (spec.batch_size,), generator=generator)
-        x, y = x_all[idx].to(device), y_all[idx].to(device)
+        x, y = x_all[idx], y_all[idx]
         lam = (training_lambdas(spec.batch_size, generator) if spec.noise_aware
                else torch.full((spec.batch_size,), LAMBDA_MAX))
-        z = add_noise(x, lam.to(device), torch.randn(x.shape, generator=generator).to(device))
-        loss = F.cross_entropy(model(z, lam.to(device)), y)
-        if not torch.isfinite(loss):
+        eps = torch.randn(x.shape, generator=generator)
+        x, y, lam, eps = (t[rows].to(device) for t in (x, y, lam, eps))
+        loss = F.cross_entropy(parallel(add_noise(x, lam, eps), lam), y)
+        if not torch.isfinite(distributed.mean_over_ranks(loss)):
             raise RuntimeError(f"classifier loss became {loss.item()}; lower classifier lr")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
     model.eval().requires_grad_(False)
-    save_checkpoint(path, {k: v.cpu() for k, v in model.state_dict().items()},
-                    to_dict({"data": data, "classifier": spec}))
-    atomic_write_json(folder / "train_log.json", {"seconds": time.perf_counter() - start, "spec": to_dict(spec)})
+    if distributed.is_main():
+        save_checkpoint(path, {k: v.cpu() for k, v in model.state_dict().items()},
+                        to_dict({"data": data, "classifier": spec}))
+        atomic_write_json(folder / "train_log.json", {"seconds": time.perf_counter() - start, "spec": to_dict(spec),
+                                                      "world_size": distributed.world_size()})
+    distributed.barrier()
     return model
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import time
 from pathlib import Path
 
@@ -26,6 +27,11 @@ from .data import ImageData, load_dataset
 from .store import CorruptFileError, atomic_write_bytes, atomic_write_json, sha256_bytes
 
 WEIGHTS_DIR = Path(__file__).parent / "evaluator_weights"
+
+
+def weights_dir() -> Path:
+    """The committed evaluators, or $BENCH_EVALUATOR_DIR (a folder of <key>.pt + <key>.json manifests)."""
+    return Path(os.environ.get("BENCH_EVALUATOR_DIR", WEIGHTS_DIR))
 FEATURE_DIM = 64
 EVALUATOR_SEED = 20211207  # unrelated to any diffusion or guidance-classifier seed
 
@@ -117,8 +123,9 @@ class EvaluatorMissing(FileNotFoundError):
     pass
 
 
-def load_evaluator(dataset: str, folder: Path = WEIGHTS_DIR) -> tuple[EvaluatorNet, dict]:
+def load_evaluator(dataset: str, folder: Path | None = None) -> tuple[EvaluatorNet, dict]:
     """Load committed weights (`dataset` is an evaluator key such as mnist16) after checking their sha256."""
+    folder = folder or weights_dir()
     path, manifest_path = folder / f"{dataset}.pt", folder / f"{dataset}.json"
     if not path.exists() or not manifest_path.exists():
         known = sorted(p.stem for p in folder.glob("*.json"))

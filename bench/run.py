@@ -7,6 +7,7 @@ same spec is skipped, so a rerun resumes an interrupted suite.
 from __future__ import annotations
 
 import argparse
+import errno
 import fnmatch
 import io
 import sys
@@ -21,6 +22,7 @@ import torch
 from baselines.noisy_classifier import (NoisyClassifier, accuracy_by_noise_level, classifier_id,
                                         confidence_on_samples, train_classifier)
 
+from . import distributed
 from .config import RunSpec, stable_hash, to_dict
 from .data import DatasetError, load_dataset, to_uint8
 from .envinfo import environment
@@ -36,8 +38,8 @@ from .overrides import OverrideError, apply_overrides, parse_overrides
 from .plan import plan
 from .regression import check_against_baseline
 from .sampling import sample_cell
-from .scoring import score_samples
-from .store import CorruptFileError, atomic_write_bytes, atomic_write_json, read_json
+from .scoring import sample_features, score_features
+from .store import CellLock, CorruptFileError, atomic_write_bytes, atomic_write_json, read_json
 from .suites import SUITES, Cell, get_suite
 from .train import TrainingDiverged, cache_root, train_diffusion
 
@@ -51,37 +53,70 @@ def guidance_classifier(spec: RunSpec, suite_dir: Path, *, device: str, quiet: b
     """The cell's (cached) guidance classifier; its accuracy by noise level is written once per suite."""
     classifier = train_classifier(spec.data, spec.classifier, cache=cache_root(), device=device, quiet=quiet)
     folder = suite_dir / "classifiers" / classifier_id(spec.data, spec.classifier)
-    if not (folder / "accuracy_by_lambda.csv").exists():
-        table = pd.DataFrame(accuracy_by_noise_level(classifier, spec.data, device=device))
-        table.insert(0, "noise_aware", spec.classifier.noise_aware)
-        plot_classifier_accuracy(table, folder / "accuracy_by_lambda.png")
-        atomic_write_bytes(folder / "accuracy_by_lambda.csv", table.to_csv(index=False).encode())
+
+    def write_accuracy_by_noise_level() -> None:
+        if not (folder / "accuracy_by_lambda.csv").exists():
+            table = pd.DataFrame(accuracy_by_noise_level(classifier, spec.data, device=device))
+            table.insert(0, "noise_aware", spec.classifier.noise_aware)
+            plot_classifier_accuracy(table, folder / "accuracy_by_lambda.png")
+            atomic_write_bytes(folder / "accuracy_by_lambda.csv", table.to_csv(index=False).encode())
+    distributed.on_main(write_accuracy_by_noise_level)
     return classifier
 
 
 def run_cell(cell: Cell, run_dir: Path, *, device: str, quiet: bool, inception_weights: str | None = None) -> dict:
-    """Train (or reuse) the models, sample, score, and write the cell's files atomically."""
+    """Train (or reuse) the models, sample, score, and write the cell's files atomically.
+    Under torchrun each rank samples and extracts features for its share of the seeds;
+    rank 0 scores the gathered features and writes the files."""
     spec = cell.spec
     dataset = load_dataset(spec.data, "train")
     t0 = time.perf_counter()
     model = train_diffusion(spec.data, spec.net, spec.train, device=device, quiet=quiet)
     classifier = guidance_classifier(spec, run_dir.parent.parent, device=device, quiet=quiet)
     train_seconds = time.perf_counter() - t0
-    result = sample_cell(spec, model, dataset.shape, dataset.num_classes, device=device, quiet=quiet,
+    seeds = distributed.shard(range(spec.sample.seed, spec.sample.seed + spec.sample.num_samples))
+    result = sample_cell(spec, model, dataset.shape, dataset.num_classes, device=device, quiet=quiet, seeds=seeds,
                          classifier=classifier.log_prob_grad if spec.guidance.method == "classifier" else None)
+    t1 = time.perf_counter()
     images = to_uint8(result.images)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, images=images.numpy(), labels=result.labels.numpy())
-    atomic_write_bytes(run_dir / "samples.npz", buffer.getvalue())
-    save_grid(run_dir / "grid.png", images[:100])
-    quality = score_samples(spec, images, result.labels, cache_root(), device, inception_weights)
-    quality.update(adversarial_gap(classifier, images, result.labels, quality))
-    metrics = {"cell": cell.name, "run_id": cell.run_id, "spec_hash": stable_hash(spec),
-               "model_seconds": train_seconds, **cell.columns(), "device": device, **result.timings(), **quality}
-    atomic_write_json(run_dir / "env.json", {**environment(device), "extractor": quality["extractor"],
-                                             "extractor_sha256": quality["extractor_sha256"]})
-    atomic_write_json(run_dir / "metrics.json", metrics)
-    return metrics
+    feats = sample_features(spec, images, device, inception_weights)
+    extract_seconds = time.perf_counter() - t1
+    gathered = distributed.gather_cat({"images": images, "labels": result.labels, **feats})
+    images, labels = gathered.pop("images"), gathered.pop("labels")
+    timings = combine_timings(distributed.gather(result.timings()), distributed.gather(extract_seconds))
+
+    def score_and_write() -> dict:
+        t2 = time.perf_counter()
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, images=images.numpy(), labels=labels.numpy())
+        atomic_write_bytes(run_dir / "samples.npz", buffer.getvalue())
+        save_grid(run_dir / "grid.png", images[:100])
+        quality = score_features(spec, gathered, labels, cache_root(), device, inception_weights)
+        quality.update(adversarial_gap(classifier, images, labels, quality))
+        quality["metrics_seconds"] = timings.pop("extract_seconds") + time.perf_counter() - t2
+        metrics = {"cell": cell.name, "run_id": cell.run_id, "spec_hash": stable_hash(spec),
+                   "model_seconds": train_seconds, **cell.columns(), "device": device, **timings, **quality}
+        atomic_write_json(run_dir / "env.json", {**environment(device), "world_size": distributed.world_size(),
+                                                 "extractor": quality["extractor"],
+                                                 "extractor_sha256": quality["extractor_sha256"]})
+        atomic_write_json(run_dir / "metrics.json", metrics)
+        return metrics
+    return distributed.on_main(score_and_write)
+
+
+def combine_timings(per_rank: list[dict], extract_seconds: list[float]) -> dict:
+    """One cell's timings over ranks: wall time is the slowest rank's, time inside the networks
+    the mean per rank, NFE per image from the counts summed over ranks."""
+    n = sum(t["sampled_images"] for t in per_rank)
+    wall = max(t["sampling_seconds"] for t in per_rank)
+    out = {**per_rank[0], "sampled_images": n, "sampling_seconds": wall, "images_per_second": n / wall, "world_size": len(per_rank),
+           "extract_seconds": max(extract_seconds)}
+    for key in ("network_seconds", "classifier_seconds"):
+        out[key] = sum(t[key] for t in per_rank) / len(per_rank)
+    for key in ("nfe_per_image", "classifier_evals_per_image"):
+        out[key] = sum(t[key] * t["sampled_images"] for t in per_rank) / n
+    out["other_seconds"] = wall - out["network_seconds"] - out["classifier_seconds"]
+    return out
 
 
 def adversarial_gap(classifier: NoisyClassifier, images: torch.Tensor, labels: torch.Tensor, quality: dict) -> dict:
@@ -182,33 +217,81 @@ def main(argv: list[str] | None = None) -> int:
               f"~{table.est_seconds.sum() / 3600:.2f} h on {args.device} (per-NFE time measured here just now)")
         return 0
 
-    suite_dir = Path(args.out) / suite.name
+    device = distributed.init(args.device)
+    try:
+        return run_suite(suite.name, cells, args, device)
+    finally:
+        distributed.shutdown()
+
+
+def run_suite(suite: str, cells: list[Cell], args: argparse.Namespace, device: str) -> int:
+    """Run the cells (resuming finished ones), then write the table, report and figures (rank 0)."""
+    suite_dir = Path(args.out) / suite
+    say = print if distributed.is_main() else (lambda *a, **k: None)
+    quiet = args.quiet or not distributed.is_main()
+    recompute = args.force or args.check
+    held: dict[str, CellLock] = {}
+
+    def claim(cell: Cell, run_dir: Path, wait: bool) -> tuple[str, dict | None]:
+        """Rank 0 decides: 'done' (with metrics), 'busy' (another runner holds the cell) or 'run'."""
+        metrics = None if recompute else finished_metrics(cell, run_dir)
+        if metrics is not None:
+            return "done", metrics
+        lock = CellLock(suite_dir / ".locks" / f"{cell.run_id}.lock")
+        if not lock.acquire(wait):
+            return "busy", None
+        metrics = None if recompute else finished_metrics(cell, run_dir)  # finished while we waited?
+        if metrics is not None:
+            lock.release()
+            return "done", metrics
+        held[cell.run_id] = lock
+        atomic_write_json(run_dir / "spec.json", to_dict(cell.spec))
+        return "run", None
+
+    def process(i: int, cell: Cell, wait: bool) -> dict | None:
+        run_dir = suite_dir / "runs" / cell.run_id
+        state, metrics = distributed.on_main(lambda: claim(cell, run_dir, wait))
+        if state == "busy":
+            say(f"[{i}/{len(cells)}] {cell.name}: another runner is computing it; coming back to it at the end")
+        elif state == "done":
+            say(f"[{i}/{len(cells)}] {cell.name}: done already ({run_dir})")
+        else:
+            try:
+                metrics = run_cell(cell, run_dir, device=device, quiet=quiet, inception_weights=args.inception_weights)
+            finally:
+                if cell.run_id in held:
+                    held.pop(cell.run_id).release()
+            say(f"[{i}/{len(cells)}] {cell.name}: FID {metrics['fid']:.3f}, IS {metrics['is_mean']:.2f}, "
+                f"{metrics['images_per_second']:.1f} img/s -> {run_dir}", flush=True)
+        return metrics
+
     start = time.perf_counter()
-    rows = []
+    rows: dict[str, dict] = {}
     try:
         for i, cell in enumerate(cells, 1):
-            run_dir = suite_dir / "runs" / cell.run_id
-            metrics = None if (args.force or args.check) else finished_metrics(cell, run_dir)
-            if metrics is not None:
-                print(f"[{i}/{len(cells)}] {cell.name}: done already ({run_dir})")
-            else:
-                atomic_write_json(run_dir / "spec.json", to_dict(cell.spec))
-                metrics = run_cell(cell, run_dir, device=args.device, quiet=args.quiet,
-                                   inception_weights=args.inception_weights)
-                print(f"[{i}/{len(cells)}] {cell.name}: FID {metrics['fid']:.3f}, IS {metrics['is_mean']:.2f}, "
-                      f"{metrics['images_per_second']:.1f} img/s -> {run_dir}", flush=True)
-            rows.append(metrics)
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
+            if (metrics := process(i, cell, wait=False)) is not None:
+                rows[cell.name] = metrics
+        for i, cell in enumerate(cells, 1):
+            if cell.name not in rows:
+                rows[cell.name] = process(i, cell, wait=True)
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        say(f"error: out of disk space while writing {err.filename or 'results'}; finished cells are kept, "
+            "no partial file was left under a final name; free space and rerun to resume", file=sys.stderr)
         return 2
-    table = pd.DataFrame(rows)
-    print(table[[c for c in SUMMARY_COLUMNS if c in table]].to_string(index=False, float_format="%.3f"))
-    print(f"suite {suite.name}: {len(cells)} cells in {time.perf_counter() - start:.1f}s; results in {suite_dir}")
-    if not args.no_report:
-        written = build_figures(suite.name, Path(args.out))
-        print(f"table, report and {len(written)} figures in {suite_dir}")
+    except USER_ERRORS as err:
+        say(f"error: {err}", file=sys.stderr)
+        return 2
+    table = pd.DataFrame([rows[c.name] for c in cells])
+    say(table[[c for c in SUMMARY_COLUMNS if c in table]].to_string(index=False, float_format="%.3f"))
+    say(f"suite {suite}: {len(cells)} cells in {time.perf_counter() - start:.1f}s on {distributed.world_size()} "
+        f"process(es); results in {suite_dir}")
+    if not args.no_report and distributed.is_main():
+        written = build_figures(suite, Path(args.out))
+        say(f"table, report and {len(written)} figures in {suite_dir}")
     if args.check:
-        return check_against_baseline(suite.name, table)
+        return distributed.on_main(lambda: check_against_baseline(suite, table))
     return 0
 
 

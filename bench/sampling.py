@@ -28,6 +28,7 @@ class SampleResult:
     def timings(self) -> dict[str, float]:
         n = len(self.labels)
         return {
+            "sampled_images": n,
             "sampling_seconds": self.seconds,
             "images_per_second": n / self.seconds,
             "network_seconds": self.network_seconds,

@@ -28,8 +28,10 @@ def atomic_write_bytes(path: str | os.PathLike, blob: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.filename is None:
+            err.filename = str(path)  # say which file could not be written (e.g. out of disk)
         raise
 
 
@@ -95,3 +97,34 @@ def load_cached_weights(module: torch.nn.Module, path: str | os.PathLike) -> boo
     except CorruptFileError as err:
         print(f"retraining: {err}")
         return False
+
+
+class CellLock:
+    """An advisory lock (flock) on one cell of a results folder, so that concurrent runners into the
+    same folder never compute the same cell at once. The kernel drops it when the process dies,
+    SIGKILL included, so a killed run never leaves a stale lock. Without fcntl (Windows) it
+    always succeeds, and per-file atomic writes still keep every file whole."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.handle = None
+
+    def acquire(self, wait: bool) -> bool:
+        try:
+            import fcntl
+        except ImportError:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            return True
+        except BlockingIOError:
+            self.handle.close()
+            self.handle = None
+            return False
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing the descriptor releases the flock
+            self.handle = None

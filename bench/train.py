@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import distributed
 from .config import DataSpec, NetSpec, TrainSpec, stable_hash, to_dict
 from .data import load_dataset, to_model_range
 from .diffusion import add_noise, drop_labels, training_lambdas
@@ -37,6 +38,21 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         e.lerp_(p, 1.0 - decay)
 
 
+def draw_batch(x_all: torch.Tensor, y_all: torch.Tensor, train: TrainSpec, null_index: int,
+               generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """One global training batch (x, labels with dropout, lambda, eps), identical on every rank."""
+    idx = torch.randint(len(x_all), (train.batch_size,), generator=generator)
+    x, y = x_all[idx], drop_labels(y_all[idx], train.p_uncond, null_index, generator)
+    lam = training_lambdas(train.batch_size, generator)
+    return x, y, lam, torch.randn(x.shape, generator=generator)
+
+
+def diffusion_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, lam: torch.Tensor,
+                   eps: torch.Tensor) -> torch.Tensor:
+    """The eps-prediction loss E ||eps_theta(z_lambda, c) - eps||^2 (mean over the rows given)."""
+    return F.mse_loss(model(add_noise(x, lam, eps), lam, y), eps)
+
+
 def model_id(data: DataSpec, net: NetSpec, train: TrainSpec) -> str:
     return stable_hash({"data": data, "net": net, "train": train})
 
@@ -49,6 +65,7 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
     path = folder / "ema.pt"
     dataset = load_dataset(data, "train")
     ema = UNet(net, dataset.shape[0], dataset.num_classes)
+    distributed.barrier()  # every rank decides on the same state of the cache
     if load_cached_weights(ema, path):
         return ema.to(device).eval().requires_grad_(False)
 
@@ -56,22 +73,23 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
     torch.manual_seed(train.seed)
     model = UNet(net, dataset.shape[0], dataset.num_classes).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
+    parallel = distributed.data_parallel(model)
+    rows = distributed.batch_rows(train.batch_size)  # this rank's share of each global batch
     opt = torch.optim.Adam(model.parameters(), lr=train.lr)
     warmup = max(1, min(200, train.steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
     x_all, y_all = to_model_range(dataset.images), dataset.labels
     losses = []
-    bar = tqdm(range(train.steps), desc=f"train {data.name} p_uncond={train.p_uncond}", disable=quiet)
+    bar = tqdm(range(train.steps), desc=f"train {data.name} p_uncond={train.p_uncond}",
+               disable=quiet or not distributed.is_main())
     for step in bar:
-        idx = torch.randint(len(x_all), (train.batch_size,), generator=generator)
-        x, y = x_all[idx], drop_labels(y_all[idx], train.p_uncond, dataset.num_classes, generator)
-        lam = training_lambdas(train.batch_size, generator)
-        eps = torch.randn(x.shape, generator=generator)
-        x, y, lam, eps = (t.to(device) for t in (x, y, lam, eps))
-        loss = F.mse_loss(model(add_noise(x, lam, eps), lam, y), eps)
-        if not torch.isfinite(loss):
-            save_checkpoint(folder / "last_good.pt", ema.state_dict(), spec, step=step)
-            raise TrainingDiverged(f"training loss became {loss.item()} at step {step}; the last good EMA "
+        batch = draw_batch(x_all, y_all, train, dataset.num_classes, generator)
+        loss = diffusion_loss(parallel, *(t[rows].to(device) for t in batch))
+        global_loss = distributed.mean_over_ranks(loss)  # the same value, and decision, on every rank
+        if not torch.isfinite(global_loss):
+            if distributed.is_main():
+                save_checkpoint(folder / "last_good.pt", ema.state_dict(), spec, step=step)
+            raise TrainingDiverged(f"training loss became {global_loss.item()} at step {step}; the last good EMA "
                                    f"weights are in {folder / 'last_good.pt'}; lower train.lr or raise train.grad_clip")
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -79,9 +97,12 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
         opt.step()
         sched.step()
         ema_update(ema, model, train.ema_decay)
-        losses.append(loss.item())
+        losses.append(global_loss.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
-    save_checkpoint(path, {k: v.cpu() for k, v in ema.state_dict().items()}, spec, step=train.steps)
-    atomic_write_json(folder / "train_log.json", {"spec": spec, "loss_every_50": losses[::50], "final_loss_mean_100": sum(losses[-100:]) / len(losses[-100:])})
+    if distributed.is_main():
+        save_checkpoint(path, {k: v.cpu() for k, v in ema.state_dict().items()}, spec, step=train.steps)
+        atomic_write_json(folder / "train_log.json", {"spec": spec, "loss_every_50": losses[::50], "world_size": distributed.world_size(),
+                                                      "final_loss_mean_100": sum(losses[-100:]) / len(losses[-100:])})
+    distributed.barrier()
     return ema.eval()

@@ -1,4 +1,5 @@
 """Suites, the results store, resume, figure regeneration, --set/--dry-run and the --check gate."""
+import errno
 import json
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from bench import run as runner
+from bench.evaluator import WEIGHTS_DIR
 from bench.figures import FIGURES, build
 from bench.regression import check_against_baseline, compare
 from bench.suites import SUITES
@@ -183,16 +185,62 @@ def test_corrupt_metrics_file_is_recomputed_not_trusted(finished, monkeypatch, t
     (["--suite", "tiny", "--set", "eval.features=inception"], "weights-inception-2015-12-05-6726825d.pth"),
     (["--suite", "tiny", "--set", "sample.num_samples=40"], "feature dimension 64"),
     (["--suite", "tiny", "--set", "data.name=cifar10", "--set", "data.root=/nonexistent"], "does not exist"),
+    (["--suite", "tiny", "--set", "sample.precision=fp16"], "sample.precision='fp16'; valid: fp32, bf16"),
+    (["--suite", "tiny", "--set", "train.lr=inf", "--only", "cfg_p0.1_w0_T4"], "training loss became nan at step 1"),
+    (["--suite", "tiny", "TAMPERED_EVALUATOR"], "the weights are corrupt or not the recorded ones"),
 ])
 def test_bad_input_exits_2_with_one_clear_message_and_keeps_results(args, message, finished, tmp_path, monkeypatch):
-    monkeypatch.setenv("BENCH_CACHE", str(finished / "cache"))
-    monkeypatch.delenv("BENCH_INCEPTION_WEIGHTS", raising=False)
+    env = {**os.environ, "BENCH_CACHE": str(finished / "cache")}
+    env.pop("BENCH_INCEPTION_WEIGHTS", None)
+    if "TAMPERED_EVALUATOR" in args:  # an evaluator whose weights no longer match their recorded sha256
+        args = [a for a in args if a != "TAMPERED_EVALUATOR"]
+        env["BENCH_EVALUATOR_DIR"] = str(tmp_path / "evaluators")
+        shutil.copytree(WEIGHTS_DIR, tmp_path / "evaluators")
+        weights = tmp_path / "evaluators" / "digits.pt"
+        blob = bytearray(weights.read_bytes())
+        blob[-100] ^= 0xFF
+        weights.write_bytes(bytes(blob))
     out = tmp_path / "out"
     shutil.copytree(finished / "full" / "tiny", out / "tiny")
     before = {p: p.read_bytes() for p in (out / "tiny").rglob("*") if p.is_file()}
     proc = subprocess.run([sys.executable, "-m", "bench.run", "--out", str(out), "--quiet", "--force", *args],
-                          capture_output=True, text=True, env={**os.environ, "BENCH_CACHE": str(finished / "cache")})
+                          capture_output=True, text=True, env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert message in proc.stderr and "Traceback" not in proc.stderr
     after = {p: p.read_bytes() for p in (out / "tiny").rglob("*") if p.is_file()}
     assert {p: after.get(p) for p in before} == before
+
+
+def test_out_of_disk_is_exit_2_and_leaves_no_partial_file(finished, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCH_CACHE", str(finished / "cache"))
+    out = tmp_path / "out"
+    shutil.copytree(finished / "full" / "tiny", out / "tiny")
+    before = {p: p.read_bytes() for p in (out / "tiny").rglob("*") if p.is_file()}
+    calls = []
+
+    def full_disk(fd):
+        calls.append(fd)
+        if len(calls) >= 2:  # spec.json is written, samples.npz is not
+            raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr("bench.store.os.fsync", full_disk)
+    assert run("--out", str(out), "--force", "--only", "cfg_p0.1_w0.5_T4") == 2
+    err = capsys.readouterr().err
+    assert "out of disk space while writing" in err and "samples.npz" in err
+    after = {p: p.read_bytes() for p in (out / "tiny").rglob("*") if p.is_file()}
+    assert not [p for p in after if p.name.endswith(".tmp")]
+    assert {p: after.get(p) for p in before} == before
+
+
+@pytest.mark.slow
+def test_concurrent_runners_into_one_folder_compute_each_cell_once(finished, tmp_path):
+    env = {**os.environ, "BENCH_CACHE": str(finished / "cache"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "bench.run", "--suite", "tiny", "--out", str(tmp_path / "out"), "--quiet"]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outputs]
+    computed = sum(line.count(" img/s -> ") for out, _ in outputs for line in out.splitlines())
+    assert computed == len(tiny_cells())
+    cols = ["cell", "fid", "is_mean", "class_accuracy"]
+    both = pd.read_csv(tmp_path / "out" / "tiny" / "table.csv")[cols].sort_values("cell").reset_index(drop=True)
+    alone = pd.read_csv(finished / "full" / "tiny" / "table.csv")[cols].sort_values("cell").reset_index(drop=True)
+    pd.testing.assert_frame_equal(both, alone)
