@@ -1,4 +1,5 @@
 """Each loader on small files written here in the real on-disk format."""
+import os
 import pickle
 
 import numpy as np
@@ -48,6 +49,23 @@ def test_cifar10_python_batches(tmp_path, monkeypatch):
     assert data.images.shape == (20, 3, 32, 32) and data.labels.tolist()[:4] == [0, 1, 2, 3]
     raw = pickle.load(open(folder / "data_batch_1", "rb"))["data"]
     assert torch.equal(data.images[0], torch.from_numpy(raw[0].reshape(3, 32, 32)))
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_cifar10_batches_cannot_run_code(tmp_path, monkeypatch):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)]:
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": _RunsCode(), "labels": [0]}, f)
+    import torchvision.datasets.cifar as cifar
+    monkeypatch.setattr(cifar, "check_integrity", lambda path, md5=None: True)
+    with pytest.raises(DatasetError, match="refusing to unpickle (posix|nt|os).system"):
+        load_dataset(DataSpec("cifar10", root=str(tmp_path)), "train")
 
 
 def test_cifar10_missing_root_is_clear(tmp_path):
