@@ -26,17 +26,36 @@ SAMPLERS = ("ancestral", "ddim")
 
 
 class SampleNoise:
-    """Per-sample random streams: labels first, then N(0, I) draws, one per call of `draw`."""
+    """Per-sample random streams: labels first, then N(0, I) draws, one per call of `draw`.
 
-    def __init__(self, seeds: Sequence[int], shape: tuple[int, ...], num_classes: int):
+    The streams are CPU generators, so images are the same on every device. For a CUDA device
+    each draw goes into one of two pinned host buffers and is copied without blocking; a buffer
+    is refilled only after its previous copy has finished, so the loop never waits on the GPU.
+    """
+
+    def __init__(self, seeds: Sequence[int], shape: tuple[int, ...], num_classes: int,
+                 device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
         self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
         self.labels = torch.stack([torch.randint(num_classes, (), generator=g) for g in self.generators])
-        self.buffer = torch.empty((len(seeds), *shape))
+        cuda = self.device.type == "cuda"
+        self.buffers = [torch.empty((len(seeds), *shape), pin_memory=cuda) for _ in range(2 if cuda else 1)]
+        self.copied = [None] * len(self.buffers)  # CUDA events: the last copy out of each buffer is done
+        self.turn = 0
 
     def draw(self) -> torch.Tensor:
-        for g, row in zip(self.generators, self.buffer):
+        """The next draw of every sample's stream, on the device (on CPU: a reused buffer)."""
+        i = self.turn = (self.turn + 1) % len(self.buffers)
+        if self.copied[i] is not None:
+            self.copied[i].synchronize()
+        for g, row in zip(self.generators, self.buffers[i]):
             torch.randn(row.shape, generator=g, out=row)
-        return self.buffer
+        if self.device.type != "cuda":
+            return self.buffers[i]
+        out = self.buffers[i].to(self.device, non_blocking=True)
+        self.copied[i] = torch.cuda.Event()
+        self.copied[i].record()
+        return out
 
 
 def _step_coefficients(steps: int, sampler: str, v: float) -> list[tuple[float, ...]]:
@@ -69,9 +88,9 @@ def sample(eps_fn: EpsFn, shape: tuple[int, ...], seeds: Sequence[int], num_clas
         raise ValueError(f"unknown sampler {sampler!r}; known samplers: {', '.join(SAMPLERS)}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    noise = SampleNoise(seeds, shape, num_classes)
+    noise = SampleNoise(seeds, shape, num_classes, device)
     labels = (noise.labels if labels is None else labels).to(device)
-    z = noise.draw().to(device=device, dtype=dtype, copy=True)
+    z = noise.draw().to(dtype=dtype, copy=True)
     coefficients = _step_coefficients(steps, sampler, v)
     lam_batches = [torch.full((len(seeds),), c[0], device=device, dtype=dtype) for c in coefficients]
     # alpha, sigma of each evaluated level as Python floats, so the loop builds no host tensors
@@ -93,5 +112,5 @@ def sample(eps_fn: EpsFn, shape: tuple[int, ...], seeds: Sequence[int], num_clas
         if sampler == "ddim":
             z = coef_x * x_hat + coef_eps * eps
         else:
-            z = coef_z * z + coef_x * x_hat + std * noise.draw().to(device=device, dtype=dtype)
+            z = coef_z * z + coef_x * x_hat + std * noise.draw().to(dtype)
     return predict(z, len(coefficients) - 1)[0], labels

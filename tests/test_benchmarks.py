@@ -45,7 +45,7 @@ def bench(benchmark, fn, *args):
 
 
 @pytest.mark.parametrize("method,params", [
-    ("cond", {}), ("cfg", {"w": 0.0}), ("cfg", {"w": 1.0}), ("cfg", {"w": 1.0, "two_pass": True}),
+    ("cond", {}), ("cfg", {"w": 0.0}), ("cfg", {"w": 1.0, "two_pass": False}), ("cfg", {"w": 1.0, "two_pass": True}),
     ("classifier", {"scale": 1.0}),
 ], ids=["unguided", "cfg-w0", "cfg-batched", "cfg-two-pass", "classifier"])
 def test_denoiser_evaluation(benchmark, ctx, batch, method, params):

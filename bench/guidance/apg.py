@@ -19,7 +19,7 @@ import torch
 
 from ..diffusion import alpha_sigma
 from . import register_guidance
-from .base import GuidanceContext
+from .base import GuidanceContext, cond_and_uncond
 
 
 def _per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -28,14 +28,13 @@ def _per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @register_guidance("apg")
 def adaptive_projected(ctx: GuidanceContext, w: float = 1.0, eta: float = 0.0, radius: float = math.inf,
-                       momentum: float = 0.0):
+                       momentum: float = 0.0, two_pass: bool | None = None):
     if w == 0:
         return ctx.model
     state: dict[str, torch.Tensor | float] = {"delta": None, "lam": math.inf}
 
     def eps_fn(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        null = ctx.null_labels(labels)
-        cond, uncond = ctx.model(torch.cat([z, z]), torch.cat([lam, lam]), torch.cat([labels, null])).chunk(2)
+        cond, uncond = cond_and_uncond(ctx, z, lam, labels, two_pass)
         alpha, sigma = (t.reshape(-1, *([1] * (z.dim() - 1))).to(z.dtype) for t in alpha_sigma(lam))
         d_cond, d_uncond = (z - sigma * cond) / alpha, (z - sigma * uncond) / alpha
         delta = d_cond - d_uncond

@@ -9,21 +9,39 @@ import torch
 
 
 class CountedNet:
-    """Calls a network, counting rows evaluated (one row = one image's NFE) and wall time inside it."""
+    """Calls a network, counting rows evaluated (one row = one image's NFE) and the time inside it.
+
+    On CUDA the time comes from events recorded around each call and is read (with one
+    synchronisation) only when `seconds` is asked for, so counting never stalls the sampler.
+    """
 
     def __init__(self, net: Callable[..., torch.Tensor]):
         self.net = net
         self.rows = 0
-        self.seconds = 0.0
+        self._seconds = 0.0
+        self._cuda_events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
 
     def __call__(self, *args: torch.Tensor) -> torch.Tensor:
-        start = time.perf_counter()
-        out = self.net(*args)
-        if out.is_cuda:
-            torch.cuda.synchronize(out.device)
-        self.seconds += time.perf_counter() - start
         self.rows += args[0].shape[0]
+        if args[0].is_cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            out = self.net(*args)
+            end.record()
+            self._cuda_events.append((start, end))
+            return out
+        start_time = time.perf_counter()
+        out = self.net(*args)
+        self._seconds += time.perf_counter() - start_time
         return out
+
+    @property
+    def seconds(self) -> float:
+        if self._cuda_events:
+            self._cuda_events[-1][1].synchronize()
+            self._seconds += sum(start.elapsed_time(end) for start, end in self._cuda_events) / 1000.0
+            self._cuda_events.clear()
+        return self._seconds
 
 
 @dataclass
@@ -41,3 +59,16 @@ class GuidanceContext:
 
     def null_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return torch.full_like(labels, self.null_index)
+
+
+def cond_and_uncond(ctx: GuidanceContext, z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor,
+                    two_pass: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """eps(z, c) and eps(z, null): one pass of doubled batch, or two passes of the batch. Each image
+    is computed on its own, so both agree up to floating-point rounding (kernels are picked per batch
+    size); None picks the faster for the device: one pass on CUDA, two on CPU, where the doubled batch
+    measured slower (results/perf/report.md)."""
+    null = ctx.null_labels(labels)
+    if (not z.is_cuda) if two_pass is None else two_pass:
+        return ctx.model(z, lam, labels), ctx.model(z, lam, null)
+    cond, uncond = ctx.model(torch.cat([z, z]), torch.cat([lam, lam]), torch.cat([labels, null])).chunk(2)
+    return cond, uncond

@@ -1,28 +1,27 @@
 """Classifier-free guidance (Ho & Salimans, eq. 6), in the paper's convention:
     eps_tilde = (1 + w) eps(z, c) - w eps(z, null)
 w = 0 is the conditional model; libraries' guidance_scale is s = 1 + w.
-The conditional and unconditional halves are batched into one forward pass of doubled
-batch; at w = 0 the unconditional half is skipped. `two_pass=True` evaluates them as two
-separate passes (same numbers, for throughput comparisons).
+At w = 0 the unconditional half is skipped. Otherwise the two halves are evaluated either
+as one forward pass of doubled batch (`two_pass=False`, what GPUs run fastest) or as two
+passes of the sampler's batch (`two_pass=True`); they agree up to floating-point rounding,
+since each image is computed on its own. The default (None) picks by device: one pass on
+CUDA, two passes on CPU, where a doubled batch measured 1.24x slower than two passes
+(results/perf/report.md).
 """
 from __future__ import annotations
 
 import torch
 
 from . import register_guidance
-from .base import GuidanceContext
+from .base import GuidanceContext, cond_and_uncond
 
 
 @register_guidance("cfg")
-def classifier_free(ctx: GuidanceContext, w: float = 0.0, two_pass: bool = False):
+def classifier_free(ctx: GuidanceContext, w: float = 0.0, two_pass: bool | None = None):
     if w == 0:
         return ctx.model
 
     def eps_fn(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        null = ctx.null_labels(labels)
-        if two_pass:
-            cond, uncond = ctx.model(z, lam, labels), ctx.model(z, lam, null)
-        else:
-            cond, uncond = ctx.model(torch.cat([z, z]), torch.cat([lam, lam]), torch.cat([labels, null])).chunk(2)
+        cond, uncond = cond_and_uncond(ctx, z, lam, labels, two_pass)
         return torch.lerp(uncond, cond, 1.0 + w)
     return eps_fn
