@@ -41,7 +41,7 @@ def test_cfg_batched_equals_two_separate_passes_and_the_formula(net, w):
     two_pass = make_guidance("cfg", ctx_for(net), w=w, two_pass=True)(z, lam, y)
     default = make_guidance("cfg", ctx_for(net), w=w)(z, lam, y)  # two passes on CPU
     # each image is computed on its own: the two differ only by the rounding of kernels chosen per batch size
-    torch.testing.assert_close(batched, two_pass, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(batched, two_pass, rtol=1e-4, atol=1e-5)
     assert torch.equal(default, two_pass)
     cond, uncond = net(z, lam, y), net(z, lam, torch.full_like(y, 10))
     expected = (1 + w) * cond - w * uncond
