@@ -8,6 +8,7 @@ towards x_hat and the injected noise is identical), and we measured a mean absol
 pixel difference of 0.0012 in [-1, 1] (0.15 of one uint8 level); we allow 0.01
 (1.3 levels on average) and no pixel further than 0.1.
 """
+import pandas as pd
 import pytest
 import torch
 
@@ -98,3 +99,16 @@ def test_fast_path_fields_at_defaults_keep_stored_run_ids():
     assert cell.run_id == "cfg_p0.1_w0_T32-9f1b64c3"  # committed in results/mnist/runs
     fast = fast_settings(cell.spec.sample, "cpu")
     assert stable_hash(cell.spec.sample) != stable_hash(fast)
+
+
+def test_perf_script_writes_ratios_and_report(tmp_path):
+    """`python -m bench.perf` in a tiny configuration: every target row is computed from one run."""
+    from bench import perf
+    assert perf.main(["--out", str(tmp_path), "--rounds", "1", "--batch", "4"]) == 0
+    ratios = pd.read_csv(tmp_path / "ratios.csv")
+    assert len(ratios) == 7 and ratios.measured.gt(0).all()
+    throughput = pd.read_csv(tmp_path / "throughput.csv").set_index("config")
+    assert throughput.at["cfg w=0", "nfe_per_image"] == throughput.at["unguided", "nfe_per_image"] == perf.STEPS
+    assert throughput.at["cfg two-pass", "nfe_per_image"] == 2 * perf.STEPS
+    report = (tmp_path / "report.md").read_text()
+    assert "## Targets" in report and "python -m bench.perf --out" in report
