@@ -14,8 +14,6 @@ gradient through the classifier, not this network).
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-
 import torch
 
 from .config import SampleSpec
@@ -33,12 +31,8 @@ def native_bf16(device: str | torch.device) -> tuple[bool, str]:
     if device.type == "cuda":
         ok = torch.cuda.is_bf16_supported()
         return ok, f"torch.cuda.is_bf16_supported() = {ok}"
-    probes = {name: getattr(torch.cpu, f"_is_{name}_supported", None) for name in ("amx_tile", "avx512_bf16")}
-    found = {name: bool(probe()) for name, probe in probes.items() if probe is not None}
-    if not found:  # older torch: read the CPU flags
-        cpuinfo = Path("/proc/cpuinfo")
-        flags = set(cpuinfo.read_text().split()) if cpuinfo.exists() else set()
-        found = {name: name in flags for name in ("amx_bf16", "avx512_bf16")}
+    found = {name: bool(getattr(torch.cpu, f"_is_{name}_supported", lambda: False)())
+             for name in ("amx_tile", "avx512_bf16")}
     return any(found.values()), ", ".join(f"{k}={v}" for k, v in found.items())
 
 

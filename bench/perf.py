@@ -111,6 +111,28 @@ def measure_throughput(rounds: int, batch: int, device: str, with_bf16: bool, wi
     return table
 
 
+def profile_batch_sizes(device: str, batches: tuple[int, ...] = (256, 512), passes: int = 10) -> pd.DataFrame:
+    """torch.profiler self time per operator for `passes` forward passes of the mnist network at each
+    batch size: why one pass of doubled batch (CFG) can cost more than two passes."""
+    from torch.profiler import ProfilerActivity, profile
+    model = UNet(MNIST_NET, 1, 10).eval().to(device)
+    columns = {}
+    for batch in batches:
+        z, lam, y = torch.randn(batch, *SHAPE, device=device), torch.zeros(batch, device=device), torch.zeros(batch, dtype=torch.long, device=device)
+        with torch.inference_mode():
+            for _ in range(3):
+                model(z, lam, y)
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(passes):
+                    model(z, lam, y)
+        columns[f"seconds_batch{batch}"] = {e.key: e.self_cpu_time_total / 1e6 for e in prof.key_averages()}
+    table = pd.DataFrame(columns).fillna(0.0)
+    first, last = table.columns[0], table.columns[-1]
+    table.loc["total"] = table.sum()
+    table["ratio"] = table[last] / table[first]
+    return table.sort_values(last, ascending=False).head(9).rename_axis("operator").reset_index()
+
+
 def ratios(table: pd.DataFrame) -> pd.DataFrame:
     """The issue's targets, each a ratio of two best-of-rounds times from the same interleaved run."""
     t = table.set_index("config")
@@ -176,6 +198,9 @@ def write_report(out: Path) -> Path:
                   .to_markdown(index=False, floatfmt=".3f"), ""]
     if (out / "ratios.csv").exists():
         lines += ["## Targets", "", pd.read_csv(out / "ratios.csv").to_markdown(index=False, floatfmt=".3f"), ""]
+    if (out / "profile_batch_sizes.csv").exists():
+        lines += ["## Where a doubled batch loses time (torch.profiler, self time of 10 forward passes)", "",
+                  pd.read_csv(out / "profile_batch_sizes.csv").to_markdown(index=False, floatfmt=".3f"), ""]
     if (out / "fast_vs_fp32.csv").exists():
         q = pd.read_csv(out / "fast_vs_fp32.csv")
         worst = q[["fast_minus_fp32_in_sd", "bf16_minus_fp32_in_sd"]].abs().max()
@@ -205,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bf16", action="store_true", help="also time bf16 autocast where it is not native")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to warm up on CPU)")
     parser.add_argument("--quality", action="store_true", help="also run the ci suite fp32 vs fast vs bf16")
+    parser.add_argument("--profile", action="store_true", help="also profile the network at batch 256 vs 512")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -221,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         ratio_table = ratios(pd.read_csv(out / "throughput.csv"))
         atomic_write_bytes(out / "ratios.csv", ratio_table.to_csv(index=False).encode())
         print(ratio_table.to_string(index=False))
+    if args.profile:
+        commands["profile_batch_sizes.csv"] = command
+        environments["profile_batch_sizes.csv"] = env
+        atomic_write_bytes(out / "profile_batch_sizes.csv", profile_batch_sizes(args.device).to_csv(index=False).encode())
     if args.quality:
         commands["fast_vs_fp32.csv"] = command
         environments["fast_vs_fp32.csv"] = env
