@@ -21,13 +21,14 @@ import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from bench import distributed
 from bench.config import ClassifierSpec, DataSpec, stable_hash, to_dict
 from bench.data import load_dataset, to_model_range
 from bench.diffusion import LAMBDA_MAX, LAMBDA_MIN, add_noise, lambda_of_u, training_lambdas
+from bench.progress import Stage
 from bench.store import atomic_write_json, load_cached_weights, save_checkpoint
+from bench.train import TrainingDiverged
 
 
 def _group_norm(channels: int, **factory_kwargs) -> nn.GroupNorm:
@@ -85,8 +86,9 @@ def train_classifier(data: DataSpec, spec: ClassifierSpec, *, cache: Path, devic
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=spec.steps)
     x_all, y_all = to_model_range(dataset.images), dataset.labels
     start = time.perf_counter()
-    for _ in tqdm(range(spec.steps), desc=f"classifier noise_aware={spec.noise_aware}",
-                  disable=quiet or not distributed.is_main()):
+    stage = Stage(range(spec.steps), f"train classifier {data.name} noise_aware={spec.noise_aware}", "steps",
+                  quiet=quiet or not distributed.is_main())
+    for step in stage:
         idx = torch.randint(len(x_all), (spec.batch_size,), generator=generator)
         x, y = x_all[idx], y_all[idx]
         lam = (training_lambdas(spec.batch_size, generator) if spec.noise_aware
@@ -94,12 +96,16 @@ def train_classifier(data: DataSpec, spec: ClassifierSpec, *, cache: Path, devic
         eps = torch.randn(x.shape, generator=generator)
         x, y, lam, eps = (t[rows].to(device) for t in (x, y, lam, eps))
         loss = F.cross_entropy(parallel(add_noise(x, lam, eps), lam), y)
-        if not torch.isfinite(distributed.mean_over_ranks(loss)):
-            raise RuntimeError(f"classifier loss became {loss.item()}; lower classifier lr")
+        global_loss = distributed.mean_over_ranks(loss)
+        if not torch.isfinite(global_loss):
+            raise TrainingDiverged(f"guidance classifier loss became {global_loss.item()} at step {step}; "
+                                   f"lower classifier.lr (now {spec.lr:g})")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
+        if step % 50 == 0:
+            stage.status(loss=f"{global_loss.item():.4f}")
     model.eval().requires_grad_(False)
     if distributed.is_main():
         save_checkpoint(path, {k: v.cpu() for k, v in model.state_dict().items()},

@@ -1,103 +1,206 @@
-"""Run specifications: frozen dataclasses, JSON round-trip and stable hashes.
+"""Run specifications: frozen dataclasses, validated ranges, JSON round-trip and stable hashes.
 
 A run is DataSpec + NetSpec + TrainSpec (which together identify a trained model,
 hashed on their own so that every sampling cell of a sweep reuses one model) plus
 SampleSpec, GuidanceSpec and EvalSpec.
+
+Every field carries its valid range or set (`rule=` in its metadata) and is checked when the
+spec is built, from a suite, from `--set` or from JSON, so a bad value stops before any work
+with a SpecError naming `section.field`, the value and what would be valid. Names that live in
+registries (datasets, guidance methods, feature extractors) are checked against them by
+`bench.pipeline.validate_cells`, also before any work.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import math
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, ClassVar
+
+from .errors import BenchError
+
+# Fixed sets of the spec (open sets, such as datasets and guidance methods, are registries).
+SAMPLERS = ("ancestral", "ddim")
+PRECISIONS = ("fp32", "bf16")
+SPLITS = ("train", "heldout")
 
 
-# Field metadata for fields added after results were stored: such a field is left out of
-# stable_hash while it holds its default, so specs written before it existed keep their hash.
-LATER = {"omit_default_from_hash": True}
+class SpecError(BenchError, ValueError):
+    """A spec field outside its valid range or set, or an unknown spec key."""
 
 
 @dataclass(frozen=True)
-class DataSpec:
-    """Which dataset and split; `root` is only needed for downloaded datasets."""
-    name: str = "digits"
-    root: str = ""
+class Rule:
+    """What a field accepts: `ok(value)` and the words for it ("an integer >= 1")."""
+    words: str
+    ok: Callable[[Any], bool]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+def count(minimum: int = 1) -> Rule:
+    return Rule(f"an integer >= {minimum}", lambda v: _is_int(v) and v >= minimum)
+
+
+def multiple_of(step: int) -> Rule:
+    return Rule(f"a positive multiple of {step}", lambda v: _is_int(v) and v >= step and v % step == 0)
+
+
+def interval(low: float, high: float, *, high_open: bool = False) -> Rule:
+    bracket = ")" if high_open else "]"
+    return Rule(f"a number in [{low:g}, {high:g}{bracket}",
+                lambda v: _is_real(v) and low <= v and (v < high if high_open else v <= high))
+
+
+POSITIVE = Rule("a finite number > 0", lambda v: _is_real(v) and v > 0)
+FLAG = Rule("true or false", lambda v: isinstance(v, bool))
+TEXT = Rule("a string", lambda v: isinstance(v, str))
+NAME = Rule("a non-empty name", lambda v: isinstance(v, str) and v.strip() == v and bool(v))
+
+
+def one_of(*values: str) -> Rule:
+    return Rule(f"one of {', '.join(values)}", lambda v: v in values)
+
+
+def int_tuple(minimum: int, *, nonempty: bool) -> Rule:
+    words = f"a {'non-empty ' if nonempty else ''}list of integers >= {minimum}, e.g. 1,2,2"
+    return Rule(words, lambda v: isinstance(v, tuple) and (bool(v) or not nonempty)
+                and all(_is_int(x) and x >= minimum for x in v))
+
+
+PAIRS = Rule("a JSON object of parameters such as {\"w\": 0.3}",
+             lambda v: isinstance(v, tuple) and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in v))
+
+
+def spec_field(default: Any, rule: Rule, *, later: bool = False) -> Any:
+    """A field with its valid values. `later` marks fields added after results were stored: such
+    a field is left out of stable_hash while it holds its default, so older specs keep their hash."""
+    return field(default=default, metadata={"rule": rule, "omit_default_from_hash": later})
+
+
+class Validated:
+    """Checks every field's rule (and the class's `cross_check`) when the spec is built."""
+    SECTION: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value, rule = getattr(self, f.name), f.metadata.get("rule")
+            if rule is not None and not rule.ok(value):
+                raise SpecError(f"{self.SECTION}.{f.name}={_shown(value)} is not valid: expected {rule.words}")
+        self.cross_check()
+
+    def cross_check(self) -> None:
+        """Constraints between fields of one section (none by default)."""
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(to_dict(value)) if isinstance(value, tuple) else repr(value)
+
+
+@dataclass(frozen=True)
+class DataSpec(Validated):
+    """Which dataset and split; `root` is only needed for datasets the user keeps locally."""
+    SECTION: ClassVar[str] = "data"
+    name: str = spec_field("digits", NAME)  # a registered dataset (bench/data.py)
+    root: str = spec_field("", TEXT)
     # Images are resized (bilinear, antialiased) to this side length; 0 keeps the native size.
-    size: int = 0
-    label_base: int = 1  # npz only: the smallest label in the files (the downsampled-ImageNet release is 1-based)
-    num_classes: int = 0  # npz only: 0 infers it from the largest label
-    grayscale: bool = False  # folder only: load images as one channel
+    size: int = spec_field(0, count(0))
+    label_base: int = spec_field(1, count(0))  # npz only: the smallest label in the files (downsampled ImageNet: 1)
+    num_classes: int = spec_field(0, count(0))  # npz only: 0 infers it from the largest label
+    grayscale: bool = spec_field(False, FLAG)  # folder only: load images as one channel
 
 
 @dataclass(frozen=True)
-class NetSpec:
+class NetSpec(Validated):
     """A small ADM-style UNet. Defaults train on a laptop CPU in minutes."""
-    channels: int = 32
-    channel_mult: tuple[int, ...] = (1, 2)
-    blocks_per_level: int = 1
-    attention_levels: tuple[int, ...] = (1,)  # level indices (0 = full resolution) with self-attention
-    dropout: float = 0.0
+    SECTION: ClassVar[str] = "net"
+    # a multiple of 8: GroupNorm takes 8 groups and attention 4 heads at every width channels * mult
+    channels: int = spec_field(32, multiple_of(8))
+    channel_mult: tuple[int, ...] = spec_field((1, 2), int_tuple(1, nonempty=True))
+    blocks_per_level: int = spec_field(1, count(1))
+    # level indices (0 = full resolution) with self-attention
+    attention_levels: tuple[int, ...] = spec_field((1,), int_tuple(0, nonempty=False))
+    dropout: float = spec_field(0.0, interval(0, 1, high_open=True))
+
+    def cross_check(self) -> None:
+        levels = len(self.channel_mult)
+        if any(level >= levels for level in self.attention_levels):
+            raise SpecError(f"net.attention_levels={list(self.attention_levels)} is not valid: the network has levels "
+                            f"0..{levels - 1} (net.channel_mult has {levels} entries)")
 
 
 @dataclass(frozen=True)
-class TrainSpec:
+class TrainSpec(Validated):
     """Joint conditional/unconditional training (paper, Algorithm 1)."""
-    p_uncond: float = 0.2
-    steps: int = 1500
-    batch_size: int = 128
-    lr: float = 2e-3
-    ema_decay: float = 0.995
-    grad_clip: float = 1.0
-    seed: int = 0
+    SECTION: ClassVar[str] = "train"
+    p_uncond: float = spec_field(0.2, interval(0, 1))
+    steps: int = spec_field(1500, count(1))
+    batch_size: int = spec_field(128, count(1))
+    lr: float = spec_field(2e-3, POSITIVE)
+    ema_decay: float = spec_field(0.995, interval(0, 1, high_open=True))
+    grad_clip: float = spec_field(1.0, POSITIVE)
+    seed: int = spec_field(0, count(0))
 
 
 @dataclass(frozen=True)
-class ClassifierSpec:
+class ClassifierSpec(Validated):
     """The guidance classifier (baselines/noisy_classifier.py). noise_aware=False is the
     clean-images-only ablation. Used by classifier guidance and, for every cell, to
     measure the adversarial gap (its confidence on the samples vs the evaluator's)."""
-    noise_aware: bool = True
-    width: int = 32  # channels of the first stage; stages are width x (1, 2, 4, 8)
-    steps: int = 800
-    batch_size: int = 128
-    lr: float = 2e-3
-    seed: int = 7
+    SECTION: ClassVar[str] = "classifier"
+    noise_aware: bool = spec_field(True, FLAG)
+    # channels of the first stage; stages are width x (1, 2, 4, 8), each GroupNorm has 8 groups
+    width: int = spec_field(32, multiple_of(8))
+    steps: int = spec_field(800, count(1))
+    batch_size: int = spec_field(128, count(1))
+    lr: float = spec_field(2e-3, POSITIVE)
+    seed: int = spec_field(7, count(0))
 
 
 @dataclass(frozen=True)
-class SampleSpec:
+class SampleSpec(Validated):
     """Sampling: the paper's ancestral sampler (variance interpolation v) or DDIM."""
-    sampler: str = "ancestral"
-    steps: int = 64
-    v: float = 0.3
-    clip_x: bool = True  # clip x_hat to the data range [-1, 1] at every step
-    num_samples: int = 256
-    seed: int = 0  # sample i uses seed + i for its label and all its noise
-    batch_size: int = 256
-    # The fast path (bench/fastpath.py). Added after results were stored, so at their
-    # defaults they are left out of the spec hash and existing run ids stay valid.
-    precision: str = field(default="fp32", metadata=LATER)  # "fp32" or "bf16" (autocast for the network only)
-    channels_last: bool = field(default=False, metadata=LATER)
-    compile: bool = field(default=False, metadata=LATER)  # torch.compile the network
+    SECTION: ClassVar[str] = "sample"
+    sampler: str = spec_field("ancestral", one_of(*SAMPLERS))
+    steps: int = spec_field(64, count(1))
+    v: float = spec_field(0.3, interval(0, 1))
+    clip_x: bool = spec_field(True, FLAG)  # clip x_hat to the data range [-1, 1] at every step
+    num_samples: int = spec_field(256, count(1))
+    seed: int = spec_field(0, count(0))  # sample i uses seed + i for its label and all its noise
+    batch_size: int = spec_field(256, count(1))
+    # The fast path (bench/fastpath.py), added after results were stored.
+    precision: str = spec_field("fp32", one_of(*PRECISIONS), later=True)  # autocast dtype of the network only
+    channels_last: bool = spec_field(False, FLAG, later=True)
+    compile: bool = spec_field(False, FLAG, later=True)  # torch.compile the network
 
 
 @dataclass(frozen=True)
-class GuidanceSpec:
-    """A registered guidance method and its parameters (e.g. {"w": 0.3} for cfg)."""
-    method: str = "cfg"
-    params: tuple[tuple[str, Any], ...] = ()
+class GuidanceSpec(Validated):
+    """A registered guidance method and its parameters (e.g. {"w": 0.3} for cfg); both are checked
+    against the method's record by bench.pipeline.validate_cells."""
+    SECTION: ClassVar[str] = "guidance"
+    method: str = spec_field("cfg", NAME)
+    params: tuple[tuple[str, Any], ...] = spec_field((), PAIRS)
 
     def kwargs(self) -> dict[str, Any]:
         return dict(self.params)
 
 
 @dataclass(frozen=True)
-class EvalSpec:
-    """How samples are scored: offline evaluator features, or Inception with a user-given weights file."""
-    features: str = "evaluator"
-    reference_split: str = "heldout"
+class EvalSpec(Validated):
+    """How samples are scored: a registered feature extractor (bench/features.py) against a real split."""
+    SECTION: ClassVar[str] = "eval"
+    features: str = spec_field("evaluator", NAME)
+    reference_split: str = spec_field("heldout", one_of(*SPLITS))
 
 
 @dataclass(frozen=True)
@@ -113,6 +216,11 @@ class RunSpec:
     def model_key(self) -> dict[str, Any]:
         """The part of the spec that identifies a trained diffusion model."""
         return {"data": to_dict(self.data), "net": to_dict(self.net), "train": to_dict(self.train)}
+
+
+def sections() -> dict[str, type]:
+    """RunSpec's sections by name ("data" -> DataSpec, ...)."""
+    return typing.get_type_hints(RunSpec)
 
 
 def _hashed(f: dataclasses.Field, value: Any) -> bool:
@@ -142,10 +250,11 @@ def _from_value(tp: Any, value: Any) -> Any:
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Inverse of to_dict for the spec dataclasses; unknown keys are an error naming the valid ones."""
-    types = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls)
+    types = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
     unknown = set(data) - set(types)
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys {sorted(unknown)}; valid keys: {sorted(types)}")
+        raise SpecError(f"unknown {cls.__name__} keys {sorted(unknown)}; valid keys: {sorted(types)}")
     return cls(**{k: _from_value(types[k], v) for k, v in data.items()})
 
 

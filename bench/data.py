@@ -27,9 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import DataSpec
-
-SPLITS = ("train", "heldout")
+from .config import SPLITS, DataSpec
+from .errors import BenchError
+from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -46,36 +46,23 @@ class ImageData:
         return tuple(self.images.shape[1:])
 
 
-class DatasetError(ValueError):
+class DatasetError(BenchError, ValueError):
     """Bad dataset name, split or files; the message says what would be right."""
 
 
 Loader = Callable[[DataSpec, str], ImageData]
-_LOADERS: dict[str, Loader] = {}
-
-
-def register_dataset(name: str) -> Callable[[Loader], Loader]:
-    def add(fn: Loader) -> Loader:
-        if name in _LOADERS:
-            raise ValueError(f"dataset {name!r} is already registered")
-        _LOADERS[name] = fn
-        return fn
-    return add
-
-
-def dataset_names() -> list[str]:
-    return sorted(_LOADERS)
+DATASETS: Registry[Loader] = Registry("dataset", "datasets", DatasetError)
+register_dataset = DATASETS.register
 
 
 @functools.lru_cache(maxsize=4)
 def load_dataset(spec: DataSpec, split: str = "train") -> ImageData:
     """Load `split` of the dataset named in spec, resized to spec.size if set. Cached: a suite asks
     for the same split in every cell (shape, training, reference statistics)."""
-    if spec.name not in _LOADERS:
-        raise DatasetError(f"unknown dataset {spec.name!r}; known datasets: {', '.join(dataset_names())}")
+    loader = DATASETS[spec.name]
     if split not in SPLITS:
         raise DatasetError(f"unknown split {split!r}; known splits: {', '.join(SPLITS)}")
-    data = _LOADERS[spec.name](spec, split)
+    data = loader(spec, split)
     if spec.size and spec.size != data.images.shape[-1]:
         data = ImageData(resize_uint8(data.images, spec.size), data.labels, data.num_classes)
     return data
@@ -86,6 +73,7 @@ NATIVE_SHAPES = {"mnist": (1, 28, 28), "digits": (1, 8, 8), "cifar10": (3, 32, 3
 
 def nominal_shape(spec: DataSpec) -> tuple[int, int, int]:
     """The (C, H, W) a spec produces, without reading any data (for plans of datasets absent here)."""
+    DATASETS.check(spec.name)
     channels, height, width = NATIVE_SHAPES.get(spec.name, (1 if spec.grayscale else 3, spec.size, spec.size))
     if spec.size:
         height = width = spec.size

@@ -19,7 +19,13 @@ from typing import Any, Callable, TypeVar
 import torch
 import torch.distributed as dist
 
+from .errors import BenchError
+
 T = TypeVar("T")
+
+
+class ProcessCountError(BenchError, ValueError):
+    """A batch that does not split evenly over the torchrun processes."""
 
 
 def init(device: str) -> str:
@@ -66,7 +72,7 @@ def batch_rows(batch_size: int) -> slice:
     equal the single-process step."""
     w = world_size()
     if batch_size % w:
-        raise ValueError(f"batch size {batch_size} does not split evenly over {w} processes; "
+        raise ProcessCountError(f"batch size {batch_size} does not split evenly over {w} processes; "
                          f"use a multiple of {w} (--set train.batch_size=... / classifier.batch_size=...)")
     per = batch_size // w
     return slice(rank() * per, (rank() + 1) * per)

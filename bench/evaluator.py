@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from .config import DataSpec
 from .data import ImageData, load_dataset
+from .errors import BenchError
 from .store import CorruptFileError, atomic_write_bytes, atomic_write_json, sha256_bytes
 
 WEIGHTS_DIR = Path(__file__).parent / "evaluator_weights"
@@ -119,8 +120,8 @@ def save_evaluator(model: EvaluatorNet, key: str, heldout_accuracy: float, comma
     return manifest
 
 
-class EvaluatorMissing(FileNotFoundError):
-    pass
+class EvaluatorMissing(BenchError, FileNotFoundError):
+    """No committed evaluator for this dataset and resolution; the message says how to train one."""
 
 
 def load_evaluator(dataset: str, folder: Path | None = None) -> tuple[EvaluatorNet, dict]:

@@ -1,7 +1,9 @@
-"""Feature extractors registered into torch-fidelity, and feature extraction through it.
+"""Feature extractors registered into torch-fidelity, feature extraction through it, and the
+cached features of the real reference splits.
 
-Two kinds, never mixed in one column (every metric records the extractor's name, which
-includes the sha256 of its weights, because torch-fidelity's own cache keys ignore weights):
+Kinds live in the FEATURES registry (name -> how to build the extractor, its feature dimension);
+they are never mixed in one column (every metric records the extractor's name, which includes the
+sha256 of its weights, because torch-fidelity's own cache keys ignore weights):
   evaluator  the offline evaluator CNN (bench/evaluator.py): `features` (64-d) for
              FID/KID/PR, pre-softmax `logits` for IS.
   inception  torch-fidelity's `inception-v3-compat` with a weights file the user names
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
@@ -20,16 +23,18 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, Featu
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
-from .config import DataSpec
-from .evaluator import evaluator_key, load_evaluator
-from .store import sha256_file
+from .config import DataSpec, to_dict
+from .data import load_dataset
+from .errors import BenchError
+from .evaluator import FEATURE_DIM, evaluator_key, load_evaluator
+from .registry import Registry
+from .store import CorruptFileError, load_checkpoint, save_checkpoint, sha256_bytes, sha256_file
 
-FEATURE_KINDS = ("evaluator", "inception")
 INCEPTION_FILE = Path(URL_INCEPTION_V3).name  # weights-inception-2015-12-05-6726825d.pth
 INCEPTION_ENV = "BENCH_INCEPTION_WEIGHTS"
 
 
-class FeatureError(ValueError):
+class FeatureError(BenchError, ValueError):
     """Unknown extractor kind or missing weights; the message says what is expected."""
 
 
@@ -110,21 +115,40 @@ def _register(name: str, base: type, **attrs: str) -> None:
         register_feature_extractor(name, type(f"{base.__name__}_{name.replace('-', '_')}", (base,), attrs))
 
 
+@dataclass(frozen=True)
+class FeatureKind:
+    """A registered kind of features: `build(data, weights_path)` registers (once) and describes the
+    extractor for a dataset; `feature_dim` is known without building it (for validating N)."""
+    build: Callable[[DataSpec, str | None], Extractor]
+    feature_dim: int
+
+
+FEATURES: Registry[FeatureKind] = Registry("feature extractor", "feature extractors", FeatureError)
+
+
+def _evaluator(data: DataSpec, weights: str | None = None) -> Extractor:
+    key = evaluator_key(data)
+    _, manifest = load_evaluator(key)
+    name = f"gb-evaluator-{key}-{manifest['sha256'][:12]}"
+    _register(name, EvaluatorFeatures, dataset=key)
+    return Extractor(name, "features", "logits", manifest["sha256"])
+
+
+def _inception(data: DataSpec, weights: str | None = None) -> Extractor:
+    path = inception_weights_path(weights)
+    digest = sha256_file(path)
+    name = f"gb-inception-v3-compat-{digest[:12]}"
+    _register(name, InceptionGrayscaleAware, weights_path=str(path))
+    return Extractor(name, "2048", "logits_unbiased", digest)
+
+
+FEATURES.add("evaluator", FeatureKind(_evaluator, FEATURE_DIM))
+FEATURES.add("inception", FeatureKind(_inception, 2048))
+
+
 def get_extractor(kind: str, data: DataSpec, inception_weights: str | None = None) -> Extractor:
     """Register (once) and describe the extractor of `kind` for the dataset (and resolution) of `data`."""
-    if kind == "evaluator":
-        key = evaluator_key(data)
-        _, manifest = load_evaluator(key)
-        name = f"gb-evaluator-{key}-{manifest['sha256'][:12]}"
-        _register(name, EvaluatorFeatures, dataset=key)
-        return Extractor(name, "features", "logits", manifest["sha256"])
-    if kind == "inception":
-        path = inception_weights_path(inception_weights)
-        digest = sha256_file(path)
-        name = f"gb-inception-v3-compat-{digest[:12]}"
-        _register(name, InceptionGrayscaleAware, weights_path=str(path))
-        return Extractor(name, "2048", "logits_unbiased", digest)
-    raise FeatureError(f"unknown feature extractor {kind!r}; known: {', '.join(FEATURE_KINDS)}")
+    return FEATURES[kind].build(data, inception_weights)
 
 
 class _Images(torch.utils.data.Dataset):
@@ -152,3 +176,19 @@ def extract(extractor: Extractor, images: torch.Tensor, batch_size: int = 256, d
     if key not in _CREATED:
         _CREATED[key] = create_feature_extractor(extractor.name, extractor.layers, cuda=cuda, verbose=False)
     return get_featuresdict_from_dataset(_Images(images), _CREATED[key], batch_size, cuda, True, False)
+
+
+def reference_features(data: DataSpec, split: str, extractor: Extractor, cache: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """Features of a real split, computed once and cached under (dataset, split, extractor name+hash)."""
+    key = "-".join([data.name, split, str(data.size), extractor.name])
+    if data.root:
+        key += "-" + sha256_bytes(repr(to_dict(data)).encode())[:8]
+    path = cache / "reference" / f"{key}.pt"
+    if path.exists():
+        try:
+            return load_checkpoint(path)["state_dict"]
+        except CorruptFileError as err:
+            print(f"recomputing reference features: {err}")
+    feats = extract(extractor, load_dataset(data, split).images, device=device)
+    save_checkpoint(path, feats, {"reference": key})
+    return feats

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 from pathlib import Path
 
@@ -21,7 +20,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .store import atomic_write_bytes  # noqa: E402
+from .errors import BenchError  # noqa: E402
+from .store import atomic_write_bytes, load_runs  # noqa: E402
 from .verdicts import paper_claims  # noqa: E402
 
 PAPER_TABLES = Path(__file__).resolve().parent.parent / "baselines" / "paper_tables.csv"
@@ -49,23 +49,6 @@ def plot_classifier_accuracy(table: pd.DataFrame, path: Path) -> None:
     ax.set(xlabel="log-SNR λ (bucket centre)", ylabel="held-out accuracy", ylim=(0, 1.02),
            title="guidance classifier accuracy by noise level")
     save_figure(fig, path)
-
-
-def load_runs(*suite_dirs: Path) -> pd.DataFrame:
-    """One row per finished cell (metrics.json + spec.json), merged over folders."""
-    rows = {}
-    for suite_dir in suite_dirs:
-        for metrics_path in sorted((suite_dir / "runs").glob("*/metrics.json")):
-            metrics = json.loads(metrics_path.read_text())
-            spec = json.loads((metrics_path.parent / "spec.json").read_text())
-            params = dict(spec["guidance"]["params"])
-            metrics.update(base=params.get("base"), noise_aware=spec["classifier"]["noise_aware"],
-                           seed=spec["sample"]["seed"], grid=str(metrics_path.parent / "grid.png"))
-            rows[metrics["run_id"]] = metrics
-    if not rows:
-        raise FileNotFoundError(f"no finished runs under {', '.join(str(d) for d in suite_dirs)}")
-    table = pd.DataFrame(list(rows.values()))
-    return table.sort_values(["method", "p_uncond", "steps", "seed", "w", "scale"], na_position="last").reset_index(drop=True)
 
 
 def _default(table: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
@@ -232,9 +215,9 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
     atomic_write_bytes(suite_dir / "report.md", ("\n".join(lines) + "\n").encode())
 
 
-def build(suite: str, out: Path, extra: list[Path] = ()) -> list[str]:
+def build(suite: str, out: str | Path, extra: list[Path] = ()) -> list[str]:
     """Rebuild table.csv, figures/ and report.md of a suite; returns the figure names written."""
-    suite_dir = out / suite
+    suite_dir = Path(out) / suite
     table = load_runs(suite_dir, *extra)
     columns = [c for c in ID_COLUMNS + METRIC_COLUMNS if c in table]
     atomic_write_bytes(suite_dir / "table.csv", table[columns].to_csv(index=False).encode())
@@ -243,6 +226,8 @@ def build(suite: str, out: Path, extra: list[Path] = ()) -> list[str]:
         fn(table, suite_dir / "figures" / name)
         if (suite_dir / "figures" / name).exists():
             written.append(name)
+    for accuracy in sorted(suite_dir.glob("classifiers/*/accuracy_by_lambda.csv")):
+        plot_classifier_accuracy(pd.read_csv(accuracy), accuracy.with_suffix(".png"))
     write_report(suite, table, suite_dir, written)
     return written
 
@@ -256,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         written = build(args.suite, Path(args.out), [Path(m) / args.suite for m in args.merge])
-    except FileNotFoundError as err:
+    except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"wrote {Path(args.out) / args.suite}/table.csv, report.md and figures: {', '.join(written)}")

@@ -1,5 +1,5 @@
-"""Sample-quality metrics, computed by torch-fidelity's own functions on extracted features,
-with clean-fid's implementations of the same quantities as a cross-check.
+"""Sample-quality metrics as pure functions of features, computed by torch-fidelity's own
+functions, with clean-fid's implementations of the same quantities as a cross-check.
 
   FID = |mu1 - mu2|^2 + Tr S1 + Tr S2 - 2 Tr (S1 S2)^(1/2)    (Heusel et al. 2017)
   IS  = exp(E_x KL(p(y|x) || p(y))) over 10 splits, on pre-softmax logits (Salimans et al. 2016)
@@ -10,8 +10,6 @@ FID is biased in N: hold N, seeds and the reference set fixed across a sweep.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from cleanfid.fid import frechet_distance, kernel_distance
@@ -20,23 +18,20 @@ from torch_fidelity.metric_isc import isc_features_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
 from torch_fidelity.metric_prc import prc_features_to_metric
 
-from .config import DataSpec, to_dict
-from .data import load_dataset
-from .features import Extractor, extract
-from .store import CorruptFileError, load_checkpoint, save_checkpoint, sha256_bytes
+from .errors import BenchError
 
 KID_SUBSET_MAX = 1000
 KID_SUBSETS = 100
 RNG_SEED = 2020
 
 
-class MetricInputError(ValueError):
+class MetricInputError(BenchError, ValueError):
     """Too few samples for a metric to be meaningful; the message names the minimum."""
 
 
 def check_sample_count(num_samples: int, feature_dim: int) -> None:
     if num_samples <= feature_dim:
-        raise MetricInputError(f"num_samples={num_samples} is not above the feature dimension {feature_dim}: the "
+        raise MetricInputError(f"sample.num_samples={num_samples} is not above the feature dimension {feature_dim}: the "
                                f"sample covariance is singular and FID unstable; use at least {feature_dim + 1} "
                                f"(several times more for stable numbers)")
 
@@ -86,26 +81,11 @@ def class_consistency(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, f
             "evaluator_p_requested": probs.gather(1, labels[:, None]).mean().item()}
 
 
-def all_metrics(feats: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], extractor: Extractor) -> dict[str, float]:
-    """Every distribution metric of a sample set against a reference set, from features."""
-    f, r = feats[extractor.fid_layer], ref[extractor.fid_layer]
+def all_metrics(feats: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], fid_layer: str,
+                isc_layer: str) -> dict[str, float]:
+    """Every distribution metric of a sample set against a reference set: FID, KID and
+    precision/recall on `fid_layer`, IS on `isc_layer`."""
+    f, r = feats[fid_layer], ref[fid_layer]
     check_sample_count(len(f), f.shape[1])
-    return {**fid_and_stats(f, r), **inception_score(feats[extractor.isc_layer]), **kid(f, r),
-            **precision_recall(f, r), "num_samples": len(f), "num_reference": len(r),
-            "extractor": extractor.name, "extractor_sha256": extractor.sha256}
-
-
-def reference_features(data: DataSpec, split: str, extractor: Extractor, cache: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
-    """Features of a real split, computed once and cached under (dataset, split, extractor name+hash)."""
-    key = "-".join([data.name, split, str(data.size), extractor.name])
-    if data.root:
-        key += "-" + sha256_bytes(repr(to_dict(data)).encode())[:8]
-    path = cache / "reference" / f"{key}.pt"
-    if path.exists():
-        try:
-            return load_checkpoint(path)["state_dict"]
-        except CorruptFileError as err:
-            print(f"recomputing reference features: {err}")
-    feats = extract(extractor, load_dataset(data, split).images, device=device)
-    save_checkpoint(path, feats, {"reference": key})
-    return feats
+    return {**fid_and_stats(f, r), **inception_score(feats[isc_layer]), **kid(f, r),
+            **precision_recall(f, r), "num_samples": len(f), "num_reference": len(r)}

@@ -31,6 +31,7 @@ from .config import NetSpec, SampleSpec
 from .envinfo import environment
 from .fastpath import NetworkRunner, fast_settings, native_bf16
 from .guidance import CountedNet, GuidanceContext, make_guidance
+from .pipeline import run_suite
 from .samplers import sample
 from .store import atomic_write_bytes
 from .unet import UNet
@@ -156,15 +157,11 @@ def ratios(table: pd.DataFrame) -> pd.DataFrame:
 
 def quality_comparison(results: Path) -> pd.DataFrame:
     """The ci suite with fp32, --fast and bf16 forced; differences in units of the seed sd."""
-    from .figures import load_runs
-    from .run import main as run_main
-    variants = {"fp32": [], "fast": ["--fast"], "bf16": ["--fast", "--set", "sample.precision=bf16"]}
+    variants = {"fp32": {}, "fast": {"fast": True}, "bf16": {"fast": True, "overrides": ["sample.precision=bf16"]}}
     tables = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, flags in variants.items():
-            if run_main(["--suite", "ci", "--out", f"{tmp}/{name}", "--quiet", "--no-report", *flags]):
-                raise SystemExit(f"ci suite failed for {name}")
-            tables[name] = load_runs(Path(tmp) / name / "ci").set_index("cell")
+        for name, options in variants.items():
+            tables[name] = run_suite("ci", Path(tmp) / name, quiet=True, **options).set_index("cell")
     sd = pd.read_csv(results / "ci" / "tolerances.csv").set_index("metric").seed_sd
     rows = []
     for cell in tables["fp32"].index:

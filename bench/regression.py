@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .figures import load_runs
+from .pipeline import run_suite
 from .store import atomic_write_bytes
 
 REPO_RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -59,14 +59,11 @@ def check_against_baseline(suite: str, current: pd.DataFrame, results: Path = RE
 
 def measure(suite: str, seeds: list[int], results: Path = REPO_RESULTS) -> None:
     """Run the suite once per sample-seed set; write baseline.csv (first seed) and tolerances.csv."""
-    from .run import main as run_main
     tables = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
-            out = Path(tmp) / f"seed{seed}"
-            if run_main(["--suite", suite, "--set", f"sample.seed={seed}", "--out", str(out), "--quiet", "--no-report"]):
-                raise SystemExit(f"suite {suite} failed for seed {seed}")
-            tables.append(load_runs(out / suite).assign(seed_set=seed))
+            table = run_suite(suite, Path(tmp) / f"seed{seed}", overrides=[f"sample.seed={seed}"], quiet=True)
+            tables.append(table.assign(seed_set=seed))
     both = pd.concat(tables)
     sd = both.groupby("cell")[list(CHECKED_METRICS)].std()
     pooled = np.sqrt((sd ** 2).mean())

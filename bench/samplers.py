@@ -19,10 +19,10 @@ from typing import Callable, Sequence
 
 import torch
 
+from .config import SAMPLERS
 from .diffusion import alpha_sigma, sampling_lambdas, x_from_eps
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-SAMPLERS = ("ancestral", "ddim")
 
 
 class SampleNoise:

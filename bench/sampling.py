@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from .config import RunSpec
 from .fastpath import NetworkRunner
 from .guidance import CountedNet, GuidanceContext, make_guidance
+from .progress import Stage
 from .samplers import sample
 
 
@@ -52,7 +52,8 @@ def sample_cell(spec: RunSpec, model: torch.nn.Module, shape: tuple[int, ...], n
     seeds = seeds if seeds is not None else range(s.seed, s.seed + s.num_samples)
     images, labels = [], []
     start = time.perf_counter()
-    for first in tqdm(range(0, len(seeds), s.batch_size), desc="sample", disable=quiet, leave=False):
+    batches = Stage(range(0, len(seeds), s.batch_size), f"sample {len(seeds)} images", "batches", quiet=quiet)
+    for first in batches:
         x, y = sample(eps_fn, shape, seeds[first:first + s.batch_size], num_classes, sampler=s.sampler,
                       steps=s.steps, v=s.v, clip_x=s.clip_x, device=device)
         images.append(x.float().cpu())

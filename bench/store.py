@@ -1,12 +1,14 @@
-"""Files that are trusted only when complete: atomic writes, and checkpoints with a sha256 sidecar.
+"""The results store and the files it trusts only when complete.
 
 Every write goes to a temporary file in the same folder and is renamed into place, so a
-killed process never leaves a half-written file under the final name. Checkpoints are
-`state_dict`s plus the spec as JSON, loaded with `weights_only=True` (no code is unpickled);
-the sha256 written beside each one is checked before it is trusted.
+killed process never leaves a half-written file under the final name; a full disk is an
+OutOfDiskError naming the file. Checkpoints are `state_dict`s plus the spec as JSON, loaded
+with `weights_only=True` (no code is unpickled); the sha256 written beside each one is checked
+before it is trusted. `load_runs` reads a suite's finished cells back as one table.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -15,7 +17,22 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
+
+from .errors import BenchError
+
+
+class CorruptFileError(BenchError, RuntimeError):
+    """A file failed its integrity check; it is never trusted."""
+
+
+class OutOfDiskError(BenchError, OSError):
+    """The disk filled while a file was written; no partial file is left under its name."""
+
+
+class ResultsError(BenchError, FileNotFoundError):
+    """A results folder that is not one (a file, or no finished runs)."""
 
 
 def atomic_write_bytes(path: str | os.PathLike, blob: bytes) -> None:
@@ -30,8 +47,9 @@ def atomic_write_bytes(path: str | os.PathLike, blob: bytes) -> None:
         os.replace(tmp, path)
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.filename is None:
-            err.filename = str(path)  # say which file could not be written (e.g. out of disk)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            raise OutOfDiskError(f"out of disk space while writing {path}; finished cells are kept and no partial "
+                                 "file was left under a final name; free space and rerun to resume") from err
         raise
 
 
@@ -50,10 +68,6 @@ def sha256_bytes(blob: bytes) -> str:
 
 def sha256_file(path: str | os.PathLike) -> str:
     return sha256_bytes(Path(path).read_bytes())
-
-
-class CorruptFileError(RuntimeError):
-    """A file failed its integrity check; it is never trusted."""
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, torch.Tensor], spec: dict[str, Any], **extra: Any) -> str:
@@ -128,3 +142,28 @@ class CellLock:
         if self.handle is not None:
             self.handle.close()  # closing the descriptor releases the flock
             self.handle = None
+
+
+def results_folder(path: str | os.PathLike) -> Path:
+    """`path` as a results root: an existing folder or a path to create, never a file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ResultsError(f"--out {str(path)!r} is a file; name a folder for the results (it is created if missing)")
+    return path
+
+
+def load_runs(*suite_dirs: Path) -> pd.DataFrame:
+    """One row per finished cell (metrics.json + spec.json), merged over folders (e.g. shards)."""
+    rows = {}
+    for suite_dir in suite_dirs:
+        for metrics_path in sorted((Path(suite_dir) / "runs").glob("*/metrics.json")):
+            metrics = read_json(metrics_path)
+            spec = read_json(metrics_path.parent / "spec.json")
+            params = dict(spec["guidance"]["params"])
+            metrics.update(base=params.get("base"), noise_aware=spec["classifier"]["noise_aware"],
+                           seed=spec["sample"]["seed"], grid=str(metrics_path.parent / "grid.png"))
+            rows[metrics["run_id"]] = metrics
+    if not rows:
+        raise ResultsError(f"no finished runs under {', '.join(str(d) for d in suite_dirs)}")
+    table = pd.DataFrame(list(rows.values()))
+    return table.sort_values(["method", "p_uncond", "steps", "seed", "w", "scale"], na_position="last").reset_index(drop=True)

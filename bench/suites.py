@@ -5,10 +5,14 @@ share one trained model.
 """
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Sequence
 
 from .config import ClassifierSpec, DataSpec, EvalSpec, GuidanceSpec, NetSpec, RunSpec, SampleSpec, TrainSpec, stable_hash
+from .errors import BenchError
+from .overrides import apply_overrides, parse_overrides
+from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -36,22 +40,47 @@ class Suite:
     build: Callable[[], list[Cell]]
 
 
-SUITES: dict[str, Suite] = {}
+SUITES: Registry[Suite] = Registry("suite", "suites")
 
 
 def register_suite(name: str, description: str) -> Callable[[Callable[[], list[Cell]]], Callable[[], list[Cell]]]:
     def add(fn: Callable[[], list[Cell]]) -> Callable[[], list[Cell]]:
-        if name in SUITES:
-            raise ValueError(f"suite {name!r} is already registered")
-        SUITES[name] = Suite(name, description, fn)
+        SUITES.add(name, Suite(name, description, fn))
         return fn
     return add
 
 
 def get_suite(name: str) -> Suite:
-    if name not in SUITES:
-        raise KeyError(f"unknown suite {name!r}; known suites: {', '.join(sorted(SUITES))}")
     return SUITES[name]
+
+
+class SelectionError(BenchError, ValueError):
+    """A --shard or --only that selects nothing or is malformed."""
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' with 1 <= I <= N; cells are dealt round-robin in suite order, so shards are disjoint and stable."""
+    try:
+        shard, shards = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise SelectionError(f"--shard {text!r}: expected I/N such as 2/8") from None
+    if not 1 <= shard <= shards:
+        raise SelectionError(f"--shard {text!r}: I must be between 1 and N")
+    return shard, shards
+
+
+def select_cells(suite: str, *, only: str = "*", overrides: Sequence[str] = (), shard: str = "1/1") -> list[Cell]:
+    """The cells of `suite` whose names match the `only` glob, with the KEY=VALUE overrides applied
+    (every spec checks its ranges as it is built), then the I-th of N round-robin shards."""
+    chosen = SUITES[suite]
+    parsed = parse_overrides(list(overrides))
+    index, count = parse_shard(shard)
+    cells = [Cell(c.name, apply_overrides(c.spec, parsed)) for c in chosen.build() if fnmatch.fnmatch(c.name, only)]
+    if not cells:
+        raise SelectionError(f"no cell of suite {chosen.name} matches --only {only!r}")
+    if index > len(cells):
+        raise SelectionError(f"--shard {shard}: the selection has only {len(cells)} cells, so shard {index} is empty")
+    return cells[index - 1::count]
 
 
 def cfg_cell(base: RunSpec, w: float) -> Cell:

@@ -13,18 +13,19 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from . import distributed
 from .config import DataSpec, NetSpec, TrainSpec, stable_hash, to_dict
 from .data import load_dataset, to_model_range
 from .diffusion import add_noise, drop_labels, training_lambdas
+from .errors import BenchError
+from .progress import Stage
 from .store import atomic_write_json, load_cached_weights, save_checkpoint
 from .unet import UNet
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN/inf; the last good weights were saved."""
+class TrainingDiverged(BenchError, RuntimeError):
+    """A loss (diffusion model or guidance classifier) became NaN/inf; the message names the step and the fix."""
 
 
 def cache_root() -> Path:
@@ -80,8 +81,8 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
     x_all, y_all = to_model_range(dataset.images), dataset.labels
     losses = []
-    bar = tqdm(range(train.steps), desc=f"train {data.name} p_uncond={train.p_uncond}",
-               disable=quiet or not distributed.is_main())
+    bar = Stage(range(train.steps), f"train {data.name} p_uncond={train.p_uncond:g}", "steps",
+                quiet=quiet or not distributed.is_main())
     for step in bar:
         batch = draw_batch(x_all, y_all, train, dataset.num_classes, generator)
         loss = diffusion_loss(parallel, *(t[rows].to(device) for t in batch))
@@ -99,7 +100,7 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
         ema_update(ema, model, train.ema_decay)
         losses.append(global_loss.item())
         if step % 50 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+            bar.status(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
     if distributed.is_main():
         save_checkpoint(path, {k: v.cpu() for k, v in ema.state_dict().items()}, spec, step=train.steps)
         atomic_write_json(folder / "train_log.json", {"spec": spec, "loss_every_50": losses[::50], "world_size": distributed.world_size(),

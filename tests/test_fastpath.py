@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from baselines.noisy_classifier import NoisyClassifier
-from bench.config import NetSpec, SampleSpec, stable_hash
-from bench.fastpath import FastPathError, NetworkRunner, fast_settings, native_bf16
+from bench.config import NetSpec, SampleSpec, SpecError, stable_hash
+from bench.fastpath import NetworkRunner, fast_settings, native_bf16
 from bench.guidance import CountedNet, GuidanceContext, make_guidance
 from bench.samplers import sample
 from bench.suites import get_suite
@@ -76,9 +76,9 @@ def test_classifier_guidance_still_gets_its_gradient_through_the_fast_path(net):
     assert torch.isfinite(guided).all() and ctx.classifier.rows == 4 * 3
 
 
-def test_unknown_precision_names_the_valid_ones(net):
-    with pytest.raises(FastPathError, match="valid: fp32, bf16"):
-        NetworkRunner(net, SampleSpec(precision="fp16"), "cpu")
+def test_unknown_precision_names_the_valid_ones():
+    with pytest.raises(SpecError, match="sample.precision='fp16' is not valid: expected one of fp32, bf16"):
+        SampleSpec(precision="fp16")
 
 
 def test_fast_settings_enable_bf16_only_where_native(monkeypatch):

@@ -58,7 +58,7 @@ def test_fid_matches_scipy_and_cleanfid(feats):
 
 def test_our_layered_metrics_equal_torch_fidelity_calculate_metrics(mnist, extractor, feats):
     train, held = mnist
-    ours = all_metrics(feats[1], feats[0], extractor)
+    ours = all_metrics(feats[1], feats[0], extractor.fid_layer, extractor.isc_layer)
     theirs = torch_fidelity.calculate_metrics(
         input1=_Images(held.images), input2=_Images(train.images), feature_extractor=extractor.name,
         feature_layer_fid="features", feature_layer_isc="logits", feature_layer_kid="features",
@@ -85,7 +85,7 @@ def test_too_few_samples_for_fid_is_a_clear_error(feats, extractor):
     train, held = feats
     small = {k: v[:40] for k, v in held.items()}
     with pytest.raises(MetricInputError, match="feature dimension 64"):
-        all_metrics(small, train, extractor)
+        all_metrics(small, train, extractor.fid_layer, extractor.isc_layer)
 
 
 def test_inception_score_of_real_heldout_digits_is_near_ten(feats):
@@ -120,7 +120,7 @@ def test_every_metric_is_batch_size_independent(mnist, extractor, feats):
     a, b = extract(extractor, images, batch_size=7), extract(extractor, images, batch_size=300)
     for layer in a:
         torch.testing.assert_close(a[layer], b[layer], rtol=1e-5, atol=1e-5)
-    ma, mb = all_metrics(a, train_feats, extractor), all_metrics(b, train_feats, extractor)
+    ma, mb = all_metrics(a, train_feats, extractor.fid_layer, extractor.isc_layer), all_metrics(b, train_feats, extractor.fid_layer, extractor.isc_layer)
     for key, value in ma.items():
         if isinstance(value, float):
             assert value == pytest.approx(mb[key], rel=1e-4, abs=1e-6), key
@@ -166,7 +166,7 @@ def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch):
 
 
 def test_unknown_feature_extractor():
-    with pytest.raises(FeatureError, match="known: evaluator, inception"):
+    with pytest.raises(FeatureError, match="known feature extractors: evaluator, inception"):
         get_extractor("clip", DataSpec("mnist"))
 
 

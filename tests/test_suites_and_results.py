@@ -42,17 +42,6 @@ def run(*args):
     return runner.main(["--suite", "tiny", "--quiet", *args])
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """The tiny suite run without interruption (models cached in a private folder)."""
-    root = tmp_path_factory.mktemp("tiny")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("BENCH_CACHE", str(root / "cache"))
-    assert run("--out", str(root / "full")) == 0
-    yield root
-    mp.undo()
-
-
 def test_results_store_layout(finished):
     suite = finished / "full" / "tiny"
     runs = list((suite / "runs").iterdir())
@@ -181,11 +170,11 @@ def test_corrupt_metrics_file_is_recomputed_not_trusted(finished, monkeypatch, t
     (["--suite", "nope"], "known suites: "),
     (["--suite", "tiny", "--set", 'guidance.method=cfgg'], "known methods: "),
     (["--suite", "tiny", "--set", "data.name=imagenet"], "known datasets: "),
-    (["--suite", "tiny", "--set", "eval.features=clip"], "known: evaluator, inception"),
+    (["--suite", "tiny", "--set", "eval.features=clip"], "known feature extractors: evaluator, inception"),
     (["--suite", "tiny", "--set", "eval.features=inception"], "weights-inception-2015-12-05-6726825d.pth"),
     (["--suite", "tiny", "--set", "sample.num_samples=40"], "feature dimension 64"),
     (["--suite", "tiny", "--set", "data.name=cifar10", "--set", "data.root=/nonexistent"], "does not exist"),
-    (["--suite", "tiny", "--set", "sample.precision=fp16"], "sample.precision='fp16'; valid: fp32, bf16"),
+    (["--suite", "tiny", "--set", "sample.precision=fp16"], "sample.precision='fp16' is not valid: expected one of fp32, bf16"),
     (["--suite", "tiny", "--set", "train.lr=inf", "--only", "cfg_p0.1_w0_T4"], "training loss became nan at step 1"),
     (["--suite", "tiny", "TAMPERED_EVALUATOR"], "the weights are corrupt or not the recorded ones"),
 ])

@@ -18,8 +18,8 @@ import math
 import torch
 
 from ..diffusion import alpha_sigma
-from . import register_guidance
 from .base import GuidanceContext, cond_and_uncond
+from .registry import register_guidance
 
 
 def _per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,8 @@
 """Unguided baselines: the conditional model eps(z, c) and the unconditional model eps(z, null)."""
 from __future__ import annotations
 
-from . import register_guidance
 from .base import GuidanceContext
+from .registry import register_guidance
 
 
 @register_guidance("cond")

@@ -5,15 +5,15 @@ At w = 0 the unconditional half is skipped. Otherwise the two halves are evaluat
 as one forward pass of doubled batch (`two_pass=False`, what GPUs run fastest) or as two
 passes of the sampler's batch (`two_pass=True`); they agree up to floating-point rounding,
 since each image is computed on its own. The default (None) picks by device: one pass on
-CUDA, two passes on CPU, where a doubled batch measured 1.24x slower than two passes
+CUDA, two passes on CPU, where a doubled batch measured slower than two passes
 (results/perf/report.md).
 """
 from __future__ import annotations
 
 import torch
 
-from . import register_guidance
 from .base import GuidanceContext, cond_and_uncond
+from .registry import register_guidance
 
 
 @register_guidance("cfg")

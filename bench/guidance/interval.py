@@ -13,8 +13,8 @@ import math
 
 import torch
 
-from . import make_guidance, register_guidance
 from .base import GuidanceContext
+from .registry import make_guidance, register_guidance
 
 
 @register_guidance("interval")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from bench.diffusion import alpha_sigma
-from bench.guidance import GuidanceError, register_guidance
-from bench.guidance.base import GuidanceContext
+from ..diffusion import alpha_sigma
+from .base import GuidanceContext
+from .registry import GuidanceError, register_guidance
 
 BASES = ("cond", "uncond")
 

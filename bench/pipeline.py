@@ -1,0 +1,246 @@
+"""The per-cell work and the suite scheduler behind every entry point (Python API, CLI, CI gate, perf).
+
+    from bench import run_suite
+    table = run_suite("tiny", out="results", overrides=["sample.num_samples=128"])   # a pandas DataFrame
+
+`run_suite` selects a suite's cells (glob, KEY=VALUE overrides, fast path, shard), `validate_cells`
+checks them against the registries before any work, and `run_cells` trains or reuses the models,
+samples, scores and writes each cell, resuming finished ones, and returns one row per cell.
+
+Per cell: <out>/<suite>/runs/<run-id>/{spec.json, metrics.json, env.json, grid.png, samples.npz}.
+A cell whose metrics.json exists for the same spec is skipped, so a rerun resumes an interrupted
+suite; each cell is claimed with a lock, so concurrent runners into one folder compute it once.
+Under torchrun each rank samples and extracts features for its share of the seeds; rank 0
+scores the gathered features and writes the files.
+"""
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from baselines.noisy_classifier import (NoisyClassifier, accuracy_by_noise_level, classifier_id,
+                                        confidence_on_samples, train_classifier)
+
+from . import distributed
+from .config import RunSpec, SpecError, stable_hash, to_dict
+from .data import DATASETS, DatasetError, load_dataset, nominal_shape, to_uint8
+from .envinfo import environment
+from .fastpath import fast_settings
+from .features import FEATURES
+from .grids import save_grid
+from .guidance import CountedNet, GuidanceContext, make_guidance
+from .metrics import check_sample_count
+from .sampling import sample_cell
+from .scoring import CellExtractors, cell_extractors, sample_features, score_features
+from .store import CellLock, atomic_write_bytes, atomic_write_json, read_json, results_folder
+from .suites import Cell, select_cells
+from .train import cache_root, train_diffusion
+
+Say = Callable[..., None]
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _stub_net(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(z)
+
+
+def validate_cells(cells: Sequence[Cell], inception_weights: str | None = None) -> dict[tuple, CellExtractors]:
+    """Everything about the cells that a registry or a file decides, checked before any work: the
+    dataset and its root, an image size the network can halve at every level, the guidance method
+    and its parameters (built once against stub networks), the feature extractor and its weights,
+    and a sample count above the feature dimension. Returns each (data, eval) pair's extractors."""
+    extractors: dict[tuple, CellExtractors] = {}
+    for cell in cells:
+        spec = cell.spec
+        DATASETS.check(spec.data.name)
+        if spec.data.root and not Path(spec.data.root).expanduser().exists():
+            raise DatasetError(f"data.root={spec.data.root!r} does not exist; name the folder that holds the dataset")
+        side = nominal_shape(spec.data)[-1]
+        factor = 2 ** (len(spec.net.channel_mult) - 1)
+        if side % factor:
+            raise SpecError(f"data.size={spec.data.size}: images of side {side} cannot be halved {factor.bit_length() - 1} "
+                            f"times by a network with net.channel_mult={list(spec.net.channel_mult)}; use a multiple of {factor}")
+        ctx = GuidanceContext(CountedNet(_stub_net), 10, CountedNet(_stub_net))
+        make_guidance(spec.guidance.method, ctx, **spec.guidance.kwargs())
+        key = (spec.data, spec.eval)
+        if key not in extractors:
+            extractors[key] = cell_extractors(spec, inception_weights)
+        check_sample_count(spec.sample.num_samples, FEATURES[spec.eval.features].feature_dim)
+    return extractors
+
+
+def guidance_classifier(spec: RunSpec, suite_dir: Path, *, device: str, quiet: bool) -> NoisyClassifier:
+    """The cell's (cached) guidance classifier; its accuracy by noise level is written once per suite
+    (classifiers/<id>/accuracy_by_lambda.csv; bench.figures plots it)."""
+    classifier = train_classifier(spec.data, spec.classifier, cache=cache_root(), device=device, quiet=quiet)
+    path = suite_dir / "classifiers" / classifier_id(spec.data, spec.classifier) / "accuracy_by_lambda.csv"
+
+    def write_accuracy_by_noise_level() -> None:
+        if not path.exists():
+            table = pd.DataFrame(accuracy_by_noise_level(classifier, spec.data, device=device))
+            table.insert(0, "noise_aware", spec.classifier.noise_aware)
+            atomic_write_bytes(path, table.to_csv(index=False).encode())
+    distributed.on_main(write_accuracy_by_noise_level)
+    return classifier
+
+
+def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, *, device: str, quiet: bool) -> dict:
+    """Train (or reuse) the models, sample, score, and write the cell's files atomically; returns its metrics."""
+    spec = cell.spec
+    dataset = load_dataset(spec.data, "train")
+    t0 = time.perf_counter()
+    model = train_diffusion(spec.data, spec.net, spec.train, device=device, quiet=quiet)
+    classifier = guidance_classifier(spec, run_dir.parent.parent, device=device, quiet=quiet)
+    train_seconds = time.perf_counter() - t0
+    seeds = distributed.shard(range(spec.sample.seed, spec.sample.seed + spec.sample.num_samples))
+    result = sample_cell(spec, model, dataset.shape, dataset.num_classes, device=device, quiet=quiet, seeds=seeds,
+                         classifier=classifier.log_prob_grad)
+    t1 = time.perf_counter()
+    images = to_uint8(result.images)
+    feats = sample_features(extractors, images, device)
+    extract_seconds = time.perf_counter() - t1
+    gathered = distributed.gather_cat({"images": images, "labels": result.labels, **feats})
+    images, labels = gathered.pop("images"), gathered.pop("labels")
+    timings = combine_timings(distributed.gather(result.timings()), distributed.gather(extract_seconds))
+
+    def score_and_write() -> dict:
+        t2 = time.perf_counter()
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, images=images.numpy(), labels=labels.numpy())
+        atomic_write_bytes(run_dir / "samples.npz", buffer.getvalue())
+        save_grid(run_dir / "grid.png", images[:100])
+        quality = score_features(spec, extractors, gathered, labels, cache_root(), device)
+        quality.update(adversarial_gap(classifier, images, labels, quality))
+        quality["metrics_seconds"] = timings.pop("extract_seconds") + time.perf_counter() - t2
+        metrics = {"cell": cell.name, "run_id": cell.run_id, "spec_hash": stable_hash(spec),
+                   "model_seconds": train_seconds, **cell.columns(), "device": device, **timings, **quality}
+        atomic_write_json(run_dir / "env.json", {**environment(device), "world_size": distributed.world_size(),
+                                                 "extractor": quality["extractor"],
+                                                 "extractor_sha256": quality["extractor_sha256"]})
+        atomic_write_json(run_dir / "metrics.json", metrics)
+        return metrics
+    return distributed.on_main(score_and_write)
+
+
+def combine_timings(per_rank: list[dict], extract_seconds: list[float]) -> dict:
+    """One cell's timings over ranks: wall time is the slowest rank's, time inside the networks
+    the mean per rank, NFE per image from the counts summed over ranks."""
+    n = sum(t["sampled_images"] for t in per_rank)
+    wall = max(t["sampling_seconds"] for t in per_rank)
+    out = {**per_rank[0], "sampled_images": n, "sampling_seconds": wall, "images_per_second": n / wall, "world_size": len(per_rank),
+           "extract_seconds": max(extract_seconds)}
+    for key in ("network_seconds", "classifier_seconds"):
+        out[key] = sum(t[key] for t in per_rank) / len(per_rank)
+    for key in ("nfe_per_image", "classifier_evals_per_image"):
+        out[key] = sum(t[key] * t["sampled_images"] for t in per_rank) / n
+    out["other_seconds"] = wall - out["network_seconds"] - out["classifier_seconds"]
+    return out
+
+
+def adversarial_gap(classifier: NoisyClassifier, images: torch.Tensor, labels: torch.Tensor, quality: dict) -> dict:
+    """How much more the guidance classifier believes the samples than the independent evaluator
+    (the paper's question: does classifier guidance fool its own classifier?)."""
+    own = confidence_on_samples(classifier, images, labels)
+    if "class_accuracy" in quality:
+        own["gap_accuracy"] = own["guidance_classifier_accuracy"] - quality["class_accuracy"]
+        own["gap_confidence"] = own["guidance_classifier_confidence"] - quality["evaluator_confidence"]
+    return own
+
+
+def finished_metrics(cell: Cell, run_dir: Path) -> dict | None:
+    """The cell's metrics if it finished for exactly this spec, else None."""
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        return None
+    try:
+        metrics = read_json(path)
+    except ValueError:
+        return None
+    return metrics if metrics.get("spec_hash") == stable_hash(cell.spec) else None
+
+
+def run_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results", *, device: str | None = None,
+              force: bool = False, quiet: bool = False, inception_weights: str | None = None,
+              say: Say | None = None) -> pd.DataFrame:
+    """Run the cells into <out>/<suite>/ (resuming finished ones unless `force`) and return their
+    metrics, one row per cell in the given order. `say` receives one line per cell (default: print on
+    rank 0). Raises a BenchError subclass on anything the user can fix; finished cells are kept."""
+    suite_dir = results_folder(out) / suite
+    device = device or default_device()
+    extractors = validate_cells(cells, inception_weights)
+    say = say or (print if distributed.is_main() else (lambda *a, **k: None))
+    quiet = quiet or not distributed.is_main()
+    held: dict[str, CellLock] = {}
+
+    def claim(cell: Cell, run_dir: Path, wait: bool) -> tuple[str, dict | None]:
+        """Rank 0 decides: 'done' (with metrics), 'busy' (another runner holds the cell) or 'run'."""
+        metrics = None if force else finished_metrics(cell, run_dir)
+        if metrics is not None:
+            return "done", metrics
+        lock = CellLock(suite_dir / ".locks" / f"{cell.run_id}.lock")
+        if not lock.acquire(wait):
+            return "busy", None
+        metrics = None if force else finished_metrics(cell, run_dir)  # finished while we waited?
+        if metrics is not None:
+            lock.release()
+            return "done", metrics
+        held[cell.run_id] = lock
+        atomic_write_json(run_dir / "spec.json", to_dict(cell.spec))
+        return "run", None
+
+    def process(i: int, cell: Cell, wait: bool) -> dict | None:
+        run_dir = suite_dir / "runs" / cell.run_id
+        state, metrics = distributed.on_main(lambda: claim(cell, run_dir, wait))
+        if state == "busy":
+            say(f"[{i}/{len(cells)}] {cell.name}: another runner is computing it; coming back to it at the end")
+        elif state == "done":
+            say(f"[{i}/{len(cells)}] {cell.name}: done already ({run_dir})")
+        else:
+            try:
+                metrics = run_cell(cell, run_dir, extractors[(cell.spec.data, cell.spec.eval)], device=device, quiet=quiet)
+            finally:
+                if cell.run_id in held:
+                    held.pop(cell.run_id).release()
+            say(f"[{i}/{len(cells)}] {cell.name}: FID {metrics['fid']:.3f}, IS {metrics['is_mean']:.2f}, "
+                f"{metrics['images_per_second']:.1f} img/s -> {run_dir}", flush=True)
+        return metrics
+
+    rows: dict[str, dict] = {}
+    for i, cell in enumerate(cells, 1):
+        if (metrics := process(i, cell, wait=False)) is not None:
+            rows[cell.name] = metrics
+    for i, cell in enumerate(cells, 1):
+        if cell.name not in rows:
+            rows[cell.name] = process(i, cell, wait=True)
+    return pd.DataFrame([rows[c.name] for c in cells])
+
+
+def suite_cells(suite: str, *, only: str = "*", overrides: Sequence[str] = (), fast: bool = False,
+                shard: str = "1/1", device: str | None = None) -> list[Cell]:
+    """The selected cells of a suite (bench.suites.select_cells), with the fast path written into each
+    spec when `fast` (channels_last, and bf16 where this device has it natively)."""
+    cells = select_cells(suite, only=only, overrides=overrides, shard=shard)
+    if fast:
+        device = device or default_device()
+        cells = [Cell(c.name, replace(c.spec, sample=fast_settings(c.spec.sample, device))) for c in cells]
+    return cells
+
+
+def run_suite(suite: str, out: str | Path = "results", *, only: str = "*", overrides: Sequence[str] = (),
+              fast: bool = False, shard: str = "1/1", device: str | None = None, force: bool = False,
+              quiet: bool = False, inception_weights: str | None = None, say: Say | None = None) -> pd.DataFrame:
+    """Run (or resume) a suite's selected cells and return their table; see run_cells. The report and
+    figures are bench.figures.build(suite, Path(out))."""
+    cells = suite_cells(suite, only=only, overrides=overrides, fast=fast, shard=shard, device=device)
+    return run_cells(suite, cells, out, device=device, force=force, quiet=quiet,
+                     inception_weights=inception_weights, say=say)
