@@ -67,7 +67,8 @@ def fig_quality_vs_strength(table: pd.DataFrame, path: Path) -> None:
     cfg, clf = main[main.method == "cfg"], main[main.method == "classifier"].copy()
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     for row, metric, name in ((0, "fid", "FID (lower is better)"), (1, "is_mean", "IS")):
-        sns.lineplot(data=cfg, x="w", y=metric, hue="p_uncond", marker="o", palette="viridis", ax=axes[row, 0])
+        if len(cfg):
+            sns.lineplot(data=cfg, x="w", y=metric, hue="p_uncond", marker="o", palette="viridis", ax=axes[row, 0])
         axes[row, 0].set(xlabel="CFG guidance weight w (s = 1 + w)", ylabel=name)
         if len(clf):
             clf["guide"] = clf.apply(_classifier_label, axis=1)
@@ -134,7 +135,10 @@ def fig_throughput(table: pd.DataFrame, path: Path) -> None:
 def fig_sample_grids(table: pd.DataFrame, path: Path, ws=(0.0, 0.3, 1.0, 4.0)) -> None:
     """The paper's qualitative figure: the same seeds at increasing w."""
     main, _, _ = _default(table)
-    cfg = main[(main.method == "cfg") & (main.p_uncond == (0.2 if 0.2 in set(main.p_uncond) else main.p_uncond.iloc[0]))]
+    cfg = main[main.method == "cfg"]
+    if cfg.empty:
+        return
+    cfg = cfg[cfg.p_uncond == (0.2 if 0.2 in set(cfg.p_uncond) else cfg.p_uncond.iloc[0])]
     chosen = [cfg[np.isclose(cfg.w, w)].iloc[0] for w in ws if np.isclose(cfg.w, w).any()]
     if not chosen:
         chosen = [cfg.sort_values("w").iloc[i] for i in range(min(4, len(cfg)))]
@@ -150,7 +154,7 @@ def fig_steps(table: pd.DataFrame, path: Path) -> None:
     seed = int(table.seed.min())
     cfg = table[(table.method == "cfg") & (table.seed == seed)]
     counts = cfg.groupby(["p_uncond", "w"]).steps.nunique()
-    if counts.max() < 2:
+    if counts.empty or counts.max() < 2:
         return
     p, w = counts.idxmax()
     data = cfg[(cfg.p_uncond == p) & (cfg.w == w)].sort_values("steps")

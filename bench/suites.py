@@ -96,7 +96,7 @@ def classifier_cell(base: RunSpec, scale: float, *, noise_aware: bool = True, on
     return Cell(f"clf-{kind}_{on}_p{base.train.p_uncond:g}_s{scale:g}_T{base.sample.steps}", spec)
 
 
-# Digits at 8x8: a 0.7M-parameter UNet trains in under a minute on 2 CPU cores.
+# Digits at 8x8 with a 0.7M-parameter UNet: every stage once, sized for a laptop CPU (times: README).
 SMOKE_BASE = RunSpec(
     data=DataSpec("digits"),
     net=NetSpec(channels=32, channel_mult=(1, 2), attention_levels=(1,)),
@@ -106,7 +106,7 @@ SMOKE_BASE = RunSpec(
 )
 
 
-@register_suite("smoke", "every stage once on digits 8x8: CFG at w in {0, 1, 3}, noisy- and clean-classifier guidance (< 2 min)")
+@register_suite("smoke", "every stage once on digits 8x8: CFG at w in {0, 1, 3}, noisy- and clean-classifier guidance")
 def smoke() -> list[Cell]:
     return ([cfg_cell(SMOKE_BASE, w) for w in (0.0, 1.0, 3.0)]
             + [classifier_cell(SMOKE_BASE, 1.0), classifier_cell(SMOKE_BASE, 1.0, noise_aware=False)])
@@ -115,10 +115,10 @@ def smoke() -> list[Cell]:
 PAPER_W_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 PAPER_P_UNCOND = (0.1, 0.2, 0.5)
 
-# MNIST resized to 16x16 so that the 51-cell sweep fits 90 minutes on 2 CPU cores (at 28x28
-# the same network costs ~3.5x more per image; --set data.size=0 runs native 28x28 with its own
-# evaluator): a 0.28M-parameter UNet (16 channels, attention at 4x4), 1,500 Adam steps per
-# p_uncond, 384 samples per cell with 32 ancestral steps (v = 0.3). Scored by the mnist16 evaluator.
+# MNIST resized to 16x16 so that the 52-cell sweep fits a 2-core CPU within the suite budget (28x28
+# costs several times more per image; --set data.size=0 runs native 28x28 with its own evaluator):
+# a 0.28M-parameter UNet (16 channels, attention at 4x4), 1,500 Adam steps per p_uncond, 384 samples
+# per cell with 32 ancestral steps (v = 0.3). Scored by the mnist16 evaluator. Time: results/mnist/report.md.
 MNIST_BASE = RunSpec(
     data=DataSpec("mnist", size=16),
     net=NetSpec(channels=16, channel_mult=(1, 2, 2), attention_levels=(2,)),

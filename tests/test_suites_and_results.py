@@ -175,7 +175,8 @@ def test_corrupt_metrics_file_is_recomputed_not_trusted(finished, monkeypatch, t
     (["--suite", "tiny", "--set", "sample.num_samples=40"], "feature dimension 64"),
     (["--suite", "tiny", "--set", "data.name=cifar10", "--set", "data.root=/nonexistent"], "does not exist"),
     (["--suite", "tiny", "--set", "sample.precision=fp16"], "sample.precision='fp16' is not valid: expected one of fp32, bf16"),
-    (["--suite", "tiny", "--set", "train.lr=inf", "--only", "cfg_p0.1_w0_T4"], "training loss became nan at step 1"),
+    (["--suite", "tiny", "--set", "train.lr=1e30", "--only", "cfg_p0.1_w0_T4"], "training loss became inf at step 1"),
+    (["--suite", "tiny", "--set", "classifier.lr=1e30", "--only", "clf-*"], "guidance classifier loss became nan at step 1"),
     (["--suite", "tiny", "TAMPERED_EVALUATOR"], "the weights are corrupt or not the recorded ones"),
 ])
 def test_bad_input_exits_2_with_one_clear_message_and_keeps_results(args, message, finished, tmp_path, monkeypatch):
