@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .errors import BenchError  # noqa: E402
-from .store import atomic_write_bytes, load_runs  # noqa: E402
+from .store import atomic_write_bytes, load_runs, notes_section  # noqa: E402
 from .verdicts import paper_claims  # noqa: E402
 
 PAPER_TABLES = Path(__file__).resolve().parent.parent / "baselines" / "paper_tables.csv"
@@ -215,6 +215,7 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
                   "`gap_confidence` = the guidance classifier's mean confidence on the samples minus the independent "
                   "evaluator's.", "", _markdown(clf), ""]
     lines += ["## Throughput", "", _markdown(throughput_table(table)), ""]
+    lines += notes_section(suite_dir)
     lines += ["## Figures", ""] + [f"![{name}](figures/{name})" for name in figures]
     atomic_write_bytes(suite_dir / "report.md", ("\n".join(lines) + "\n").encode())
 

@@ -33,7 +33,7 @@ from .fastpath import NetworkRunner, fast_settings, native_bf16
 from .guidance import CountedNet, GuidanceContext, make_guidance
 from .pipeline import run_suite
 from .samplers import sample
-from .store import atomic_write_bytes
+from .store import atomic_write_bytes, notes_section
 from .unet import UNet
 
 MNIST_NET = NetSpec(channels=16, channel_mult=(1, 2, 2), attention_levels=(2,))  # the mnist suite's network
@@ -209,6 +209,7 @@ def write_report(out: Path) -> Path:
                   q.to_markdown(index=False, floatfmt=".3f"), "",
                   f"Largest |difference|: fast path {worst.iloc[0]:.2f} sd, bf16 {worst.iloc[1]:.2f} sd. "
                   f"Median throughput over fp32 on these cells: fast path {speed.iloc[0]:.2f}x, bf16 {speed.iloc[1]:.2f}x.", ""]
+    lines += notes_section(out)
     if (out / "environment.json").exists():
         lines += ["## Machine and commit of each measurement", "", "```", (out / "environment.json").read_text().strip(),
                   "```", ""]

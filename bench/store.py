@@ -167,3 +167,12 @@ def load_runs(*suite_dirs: Path) -> pd.DataFrame:
         raise ResultsError(f"no finished runs under {', '.join(str(d) for d in suite_dirs)}")
     table = pd.DataFrame(list(rows.values()))
     return table.sort_values(["method", "p_uncond", "steps", "seed", "w", "scale"], na_position="last").reset_index(drop=True)
+
+
+def notes_section(folder: Path) -> list[str]:
+    """The hand-written reading of the runs (`notes.md` beside the report, with the commands it
+    quotes), placed in the generated report under its own heading; nothing when there is none."""
+    notes = folder / "notes.md"
+    if not notes.exists():
+        return []
+    return ["## Notes (written by hand from the runs above)", "", notes.read_text().strip(), ""]
