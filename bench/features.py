@@ -6,9 +6,10 @@ they are never mixed in one column (every metric records the extractor's name, w
 sha256 of its weights, because torch-fidelity's own cache keys ignore weights):
   evaluator  the offline evaluator CNN (bench/evaluator.py): `features` (64-d) for
              FID/KID/PR, pre-softmax `logits` for IS.
-  inception  torch-fidelity's `inception-v3-compat` with a weights file the user names
-             (--inception-weights PATH or $BENCH_INCEPTION_WEIGHTS); grayscale images
-             are repeated to 3 channels. Nothing is ever downloaded.
+  inception  torch-fidelity's `inception-v3-compat` with the FID Inception packaged with the
+             install (bench/inception.py; pool features, no classifier), or a full weights file
+             the user names (--inception-weights PATH or $BENCH_INCEPTION_WEIGHTS); grayscale
+             images are repeated to 3 channels. Nothing is ever downloaded.
 """
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ from .config import DataSpec, to_dict
 from .data import load_dataset
 from .errors import BenchError
 from .evaluator import FEATURE_DIM, evaluator_key, load_evaluator
+from .inception import converted_weights
 from .registry import Registry
-from .store import CorruptFileError, load_checkpoint, save_checkpoint, sha256_bytes, sha256_file
+from .store import CorruptFileError, cache_root, load_checkpoint, save_checkpoint, sha256_bytes, sha256_file
 
 INCEPTION_FILE = Path(URL_INCEPTION_V3).name  # weights-inception-2015-12-05-6726825d.pth
 INCEPTION_ENV = "BENCH_INCEPTION_WEIGHTS"
@@ -38,17 +40,23 @@ class FeatureError(BenchError, ValueError):
     """Unknown extractor kind or missing weights; the message says what is expected."""
 
 
+INCEPTION_PREPROCESSING = ("grayscale repeated to RGB; resized to 299x299 by torch-fidelity's TF1-compatible bilinear "
+                           "interpolation; scaled as (x - 128) / 128")
+
+
 @dataclass(frozen=True)
 class Extractor:
-    """A registered torch-fidelity extractor and its layers for each metric."""
+    """A registered torch-fidelity extractor, its layer for FID/KID/PR and its logits layer for IS
+    (None when the network has no classifier)."""
     name: str
     fid_layer: str
-    isc_layer: str
+    isc_layer: str | None
     sha256: str
+    preprocessing: str = "uint8 images at their own size"
 
     @property
     def layers(self) -> list[str]:
-        return sorted({self.fid_layer, self.isc_layer})
+        return sorted({self.fid_layer, self.isc_layer} - {None})
 
 
 class EvaluatorFeatures(FeatureExtractorBase):
@@ -93,14 +101,15 @@ class InceptionGrayscaleAware(FeatureExtractorInceptionV3):
         return super().forward(x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x)
 
 
-def inception_weights_path(path: str | None = None) -> Path:
-    """The user's Inception weights file; a clear error naming it when it is missing."""
+def inception_weights_path(path: str | None = None) -> Path | None:
+    """The user's Inception weights file (--inception-weights or $BENCH_INCEPTION_WEIGHTS), checked to
+    hold only tensors; None when the user gave none (the packaged network is used then)."""
     given = path or os.environ.get(INCEPTION_ENV)
-    how = (f"Inception features need torch-fidelity's weights file {INCEPTION_FILE}. On a machine with a network, "
-           f"fetch it from {URL_INCEPTION_V3}, then pass --inception-weights PATH or set {INCEPTION_ENV}=PATH. "
-           "It is never downloaded automatically.")
+    how = (f"Name torch-fidelity's weights file {INCEPTION_FILE} (from {URL_INCEPTION_V3}) with --inception-weights "
+           f"PATH or {INCEPTION_ENV}=PATH, or give neither to use the FID Inception packaged with the install. "
+           "Nothing is ever downloaded.")
     if not given:
-        raise FeatureError(f"no Inception weights given. {how}")
+        return None
     if not Path(given).is_file():
         raise FeatureError(f"Inception weights file {given!r} does not exist. {how}")
     try:  # prove the file holds only tensors before torch-fidelity loads it
@@ -135,11 +144,15 @@ def _evaluator(data: DataSpec, weights: str | None = None) -> Extractor:
 
 
 def _inception(data: DataSpec, weights: str | None = None) -> Extractor:
+    """The user's full torch-fidelity Inception (FID and IS), else the packaged FID Inception
+    (bench/inception.py: pool features only, so IS comes from the domain evaluator)."""
     path = inception_weights_path(weights)
+    packaged = path is None
+    path = converted_weights(cache_root()) if packaged else path
     digest = sha256_file(path)
     name = f"gb-inception-v3-compat-{digest[:12]}"
     _register(name, InceptionGrayscaleAware, weights_path=str(path))
-    return Extractor(name, "2048", "logits_unbiased", digest)
+    return Extractor(name, "2048", None if packaged else "logits_unbiased", digest, INCEPTION_PREPROCESSING)
 
 
 FEATURES.add("evaluator", FeatureKind(_evaluator, FEATURE_DIM))

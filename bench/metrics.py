@@ -81,11 +81,15 @@ def class_consistency(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, f
             "evaluator_p_requested": probs.gather(1, labels[:, None]).mean().item()}
 
 
+def distribution_metrics(feats: torch.Tensor, ref_feats: torch.Tensor) -> dict[str, float]:
+    """FID (two implementations), KID and precision/recall of one feature space."""
+    check_sample_count(len(feats), feats.shape[1])
+    return {**fid_and_stats(feats, ref_feats), **kid(feats, ref_feats), **precision_recall(feats, ref_feats),
+            "num_samples": len(feats), "num_reference": len(ref_feats)}
+
+
 def all_metrics(feats: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], fid_layer: str,
                 isc_layer: str) -> dict[str, float]:
     """Every distribution metric of a sample set against a reference set: FID, KID and
     precision/recall on `fid_layer`, IS on `isc_layer`."""
-    f, r = feats[fid_layer], ref[fid_layer]
-    check_sample_count(len(f), f.shape[1])
-    return {**fid_and_stats(f, r), **inception_score(feats[isc_layer]), **kid(f, r),
-            **precision_recall(f, r), "num_samples": len(f), "num_reference": len(r)}
+    return {**distribution_metrics(feats[fid_layer], ref[fid_layer]), **inception_score(feats[isc_layer])}

@@ -39,9 +39,9 @@ from .guidance import CountedNet, GuidanceContext, make_guidance
 from .metrics import check_sample_count
 from .sampling import sample_cell
 from .scoring import CellExtractors, cell_extractors, sample_features, score_features
-from .store import CellLock, atomic_write_bytes, atomic_write_json, read_json, results_folder
+from .store import CellLock, atomic_write_bytes, atomic_write_json, cache_root, read_json, results_folder
 from .suites import Cell, select_cells
-from .train import cache_root, train_diffusion
+from .train import train_diffusion
 
 Say = Callable[..., None]
 
@@ -211,7 +211,8 @@ def run_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results", *,
             finally:
                 if cell.run_id in held:
                     held.pop(cell.run_id).release()
-            say(f"[{i}/{len(cells)}] {cell.name}: FID {metrics['fid']:.3f}, IS {metrics['is_mean']:.2f}, "
+            inception_score = f", IS {metrics['is_mean']:.2f}" if "is_mean" in metrics else ""
+            say(f"[{i}/{len(cells)}] {cell.name}: FID {metrics['fid']:.3f}{inception_score}, "
                 f"{metrics['images_per_second']:.1f} img/s -> {run_dir}", flush=True)
         return metrics
 

@@ -1,9 +1,11 @@
-"""Score one cell's samples: distribution metrics on the suite's extractor plus the
-offline evaluator's class consistency (always the evaluator, whatever the FID features).
+"""Score one cell's samples: distribution metrics on the suite's extractor, plus the domain
+evaluator's class consistency, its IS where the main network has no classifier (the packaged FID
+Inception), and its own FID beside an Inception FID. Columns name the network behind each number:
+`extractor` for fid/kid/precision/recall, `is_extractor` for is_mean, `domain_extractor` for fid_domain.
 
-A cell looks its extractors up once (`cell_extractors`; for Inception that hashes a large
-weights file). The work is split in two so feature extraction can be sharded across ranks:
-`sample_features` runs on each rank's images, `score_features` on the gathered features (rank 0).
+A cell looks its extractors up once (`cell_extractors`; for Inception that hashes a large weights
+file). The work is split in two so feature extraction can be sharded across ranks: `sample_features`
+runs on each rank's images, `score_features` on the gathered features (rank 0).
 """
 from __future__ import annotations
 
@@ -15,17 +17,21 @@ import torch
 from .config import RunSpec
 from .evaluator import EvaluatorMissing
 from .features import Extractor, extract, get_extractor, reference_features
-from .metrics import all_metrics, class_consistency
+from .metrics import class_consistency, distribution_metrics, fid_and_stats, inception_score
 
-EVALUATOR_LOGITS = "evaluator_logits"
+EVALUATOR_FEATURES, EVALUATOR_LOGITS = "evaluator_features", "evaluator_logits"
 
 
 @dataclass(frozen=True)
 class CellExtractors:
-    """The extractor of the cell's distribution metrics, and the offline evaluator for class
-    consistency (None for datasets without one, such as cifar10 or imagenet)."""
+    """The extractor of the cell's distribution metrics, and the domain evaluator (None for datasets
+    without one, such as cifar10 or imagenet)."""
     main: Extractor
     evaluator: Extractor | None
+
+    @property
+    def separate_evaluator(self) -> bool:
+        return self.evaluator is not None and self.evaluator != self.main
 
 
 def cell_extractors(spec: RunSpec, inception_weights: str | None = None) -> CellExtractors:
@@ -38,23 +44,33 @@ def cell_extractors(spec: RunSpec, inception_weights: str | None = None) -> Cell
 
 
 def sample_features(extractors: CellExtractors, images: torch.Tensor, device: str = "cpu") -> dict[str, torch.Tensor]:
-    """Per-image features of uint8 samples: the main extractor's layers, plus the offline
-    evaluator's logits (under EVALUATOR_LOGITS) where the dataset has an evaluator."""
+    """Per-image features of uint8 samples: the main extractor's layers, plus the domain evaluator's
+    features and logits (under EVALUATOR_FEATURES / EVALUATOR_LOGITS) where the dataset has one."""
     feats = extract(extractors.main, images, device=device)
-    if extractors.evaluator is not None:
-        same = extractors.evaluator == extractors.main
-        feats[EVALUATOR_LOGITS] = feats["logits"] if same else extract(extractors.evaluator, images, device=device)["logits"]
+    if extractors.separate_evaluator:
+        own = extract(extractors.evaluator, images, device=device)
+        feats[EVALUATOR_FEATURES], feats[EVALUATOR_LOGITS] = own["features"], own["logits"]
+    elif extractors.evaluator is not None:
+        feats[EVALUATOR_FEATURES], feats[EVALUATOR_LOGITS] = feats["features"], feats["logits"]
     return feats
 
 
 def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, torch.Tensor], labels: torch.Tensor,
                    cache: Path, device: str = "cpu") -> dict:
     """Metrics of the samples' features against the reference split named in spec.eval."""
-    main = extractors.main
-    ref = reference_features(spec.data, spec.eval.reference_split, main, cache, device)
-    metrics = {**all_metrics(feats, ref, main.fid_layer, main.isc_layer), "extractor": main.name,
-               "extractor_sha256": main.sha256, "reference_split": spec.eval.reference_split}
-    if extractors.evaluator is not None:
-        metrics.update(class_consistency(feats[EVALUATOR_LOGITS], labels))
-        metrics["class_consistency_extractor"] = extractors.evaluator.name
+    main, evaluator = extractors.main, extractors.evaluator
+    split = spec.eval.reference_split
+    ref = reference_features(spec.data, split, main, cache, device)
+    metrics = {**distribution_metrics(feats[main.fid_layer], ref[main.fid_layer]), "extractor": main.name,
+               "extractor_sha256": main.sha256, "extractor_preprocessing": main.preprocessing, "reference_split": split}
+    if main.isc_layer is not None:
+        metrics.update(inception_score(feats[main.isc_layer]), is_extractor=main.name)
+    elif evaluator is not None:
+        metrics.update(inception_score(feats[EVALUATOR_LOGITS]), is_extractor=evaluator.name)
+    if evaluator is not None:
+        metrics.update(class_consistency(feats[EVALUATOR_LOGITS], labels), class_consistency_extractor=evaluator.name)
+    if extractors.separate_evaluator:
+        domain_ref = reference_features(spec.data, split, evaluator, cache, device)["features"]
+        fids = fid_and_stats(feats[EVALUATOR_FEATURES], domain_ref)
+        metrics.update(fid_domain=fids["fid"], fid_domain_cleanfid=fids["fid_cleanfid"], domain_extractor=evaluator.name)
     return metrics

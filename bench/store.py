@@ -35,6 +35,11 @@ class ResultsError(BenchError, FileNotFoundError):
     """A results folder that is not one (a file, or no finished runs)."""
 
 
+def cache_root() -> Path:
+    """Where trained models, converted weights and reference features live (git-ignored): $BENCH_CACHE, default ./.cache."""
+    return Path(os.environ.get("BENCH_CACHE", ".cache"))
+
+
 def atomic_write_bytes(path: str | os.PathLike, blob: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,6 @@ of (data, net, train) spec, so every sampling cell of a sweep reuses it.
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
 import torch
@@ -20,17 +19,12 @@ from .data import load_dataset, to_model_range
 from .diffusion import add_noise, drop_labels, training_lambdas
 from .errors import BenchError
 from .progress import Stage
-from .store import atomic_write_json, load_cached_weights, save_checkpoint
+from .store import atomic_write_json, cache_root, load_cached_weights, save_checkpoint
 from .unet import UNet
 
 
 class TrainingDiverged(BenchError, RuntimeError):
     """A loss (diffusion model or guidance classifier) became NaN/inf; the message names the step and the fix."""
-
-
-def cache_root() -> Path:
-    """Where trained models live (git-ignored): $BENCH_CACHE, default ./.cache."""
-    return Path(os.environ.get("BENCH_CACHE", ".cache"))
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ LAYERS = {
     2: ["bench.samplers", "bench.guidance", "bench.guidance.base", "bench.guidance.registry", "bench.guidance.basic",
         "bench.guidance.cfg", "bench.guidance.apg", "bench.guidance.interval", "bench.guidance.classifier",
         "bench.sampling"],
-    3: ["bench.features"],
+    3: ["bench.inception", "bench.features"],
     4: ["bench.metrics", "bench.scoring", "bench.verdicts"],
     5: ["bench.pipeline", "bench.plan"],
     6: ["bench.run", "bench.regression", "bench.perf", "bench.figures"],
