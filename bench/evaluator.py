@@ -7,7 +7,7 @@ FID/KID/precision-recall; its pre-softmax logits feed IS. Weights are committed 
 bench/evaluator_weights/<dataset>.pt with a manifest <dataset>.json recording their
 sha256 (checked at every load), held-out accuracy and the command that trained them.
 
-Retrain:  python -m bench.evaluator --dataset mnist   (and --dataset digits; --size 16 for MNIST at 16x16)
+Retrain:  python -m bench.evaluator --dataset NAME [--size 16] --epochs N   (the command of each is in its manifest)
 """
 from __future__ import annotations
 
@@ -146,7 +146,7 @@ def load_evaluator(dataset: str, folder: Path | None = None) -> tuple[EvaluatorN
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.evaluator", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=["mnist", "digits"])
+    parser.add_argument("--dataset", required=True, choices=["mnist", "fashion", "mnist5k", "digits"])
     parser.add_argument("--size", type=int, default=0, help="resize images to this side (0: native)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--out", default=str(WEIGHTS_DIR))

@@ -26,11 +26,11 @@ from .verdicts import paper_claims  # noqa: E402
 
 PAPER_TABLES = Path(__file__).resolve().parent.parent / "baselines" / "paper_tables.csv"
 ID_COLUMNS = ["cell", "method", "base", "noise_aware", "p_uncond", "w", "scale", "sampler", "steps", "seed", "num_samples"]
-METRIC_COLUMNS = ["fid", "fid_cleanfid", "is_mean", "is_std", "kid_mean", "precision", "recall", "class_accuracy",
+METRIC_COLUMNS = ["fid", "fid_cleanfid", "fid_inception", "fid_inception_cleanfid", "fid_domain", "is_mean", "is_std", "kid_mean", "precision", "recall", "class_accuracy",
                   "evaluator_confidence", "guidance_classifier_accuracy", "guidance_classifier_confidence",
                   "gap_accuracy", "gap_confidence", "images_per_second", "nfe_per_image", "classifier_evals_per_image",
                   "sampling_seconds", "network_seconds", "classifier_seconds", "other_seconds", "model_seconds",
-                  "metrics_seconds", "extractor", "run_id"]
+                  "metrics_seconds", "extractor", "is_extractor", "inception_extractor", "domain_extractor", "run_id"]
 
 
 def save_figure(fig: plt.Figure, path: Path) -> None:
@@ -208,6 +208,10 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
              "", "## Verdicts on the paper's claims", ""]
     for claim in paper_claims(table):
         lines.append(f"- **{claim['claim']}** — {claim['verdict']}. {claim['evidence']}")
+    if "fid_inception" in table and table.fid_inception.notna().any():
+        lines += ["", f"### The same claims on Inception FID (`{table.inception_extractor.dropna().iloc[0]}`, "
+                      f"{int(table.fid_inception.notna().sum())} cells; IS from `{table.is_extractor.dropna().iloc[0]}`)", ""]
+        lines += [f"- **{c['claim']}** — {c['verdict']}. {c['evidence']}" for c in paper_claims(table, "fid_inception")]
     lines += ["", f"## CFG: FID and IS by w and p_uncond (T = {steps}, seeds from {seed})", "",
               _markdown(cfg.reset_index()), ""]
     if len(clf):

@@ -54,12 +54,11 @@ def _stub_net(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch
     return torch.zeros_like(z)
 
 
-def validate_cells(cells: Sequence[Cell], inception_weights: str | None = None) -> dict[tuple, CellExtractors]:
-    """Everything about the cells that a registry or a file decides, checked before any work: the
-    dataset and its root, an image size the network can halve at every level, the guidance method
-    and its parameters (built once against stub networks), the feature extractor and its weights,
-    and a sample count above the feature dimension. Returns each (data, eval) pair's extractors."""
-    extractors: dict[tuple, CellExtractors] = {}
+def validate_cells(cells: Sequence[Cell]) -> None:
+    """Everything about the cells that a registry decides, checked before any work and without
+    writing anything (so --dry-run can use it): the dataset and its root, an image size the network
+    can halve at every level, the guidance method and its parameters (built once against stub
+    networks), the feature extractor, and a sample count above its feature dimension."""
     for cell in cells:
         spec = cell.spec
         DATASETS.check(spec.data.name)
@@ -72,10 +71,17 @@ def validate_cells(cells: Sequence[Cell], inception_weights: str | None = None) 
                             f"times by a network with net.channel_mult={list(spec.net.channel_mult)}; use a multiple of {factor}")
         ctx = GuidanceContext(CountedNet(_stub_net), 10, CountedNet(_stub_net))
         make_guidance(spec.guidance.method, ctx, **spec.guidance.kwargs())
-        key = (spec.data, spec.eval)
-        if key not in extractors:
-            extractors[key] = cell_extractors(spec, inception_weights)
         check_sample_count(spec.sample.num_samples, FEATURES[spec.eval.features].feature_dim)
+
+
+def load_extractors(cells: Sequence[Cell], inception_weights: str | None = None) -> dict[tuple, CellExtractors]:
+    """Each (data, eval) pair's extractors, looked up once before the first cell: a missing or
+    tampered weights file stops the run here, before any training."""
+    extractors: dict[tuple, CellExtractors] = {}
+    for cell in cells:
+        key = (cell.spec.data, cell.spec.eval)
+        if key not in extractors:
+            extractors[key] = cell_extractors(cell.spec, inception_weights)
     return extractors
 
 
@@ -177,7 +183,8 @@ def run_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results", *,
     rank 0). Raises a BenchError subclass on anything the user can fix; finished cells are kept."""
     suite_dir = results_folder(out) / suite
     device = device or default_device()
-    extractors = validate_cells(cells, inception_weights)
+    validate_cells(cells)
+    extractors = load_extractors(cells, inception_weights)
     say = say or (print if distributed.is_main() else (lambda *a, **k: None))
     quiet = quiet or not distributed.is_main()
     held: dict[str, CellLock] = {}

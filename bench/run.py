@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                                  device=device)
     if args.dry_run:
         from .plan import plan
-        pipeline.validate_cells(cells, args.inception_weights)
+        pipeline.validate_cells(cells)
         table = plan(cells, device)
         print(table.to_string(index=False, float_format="%.1f"))
         print(f"plan: {len(cells)} cells, {table.samples.sum():,} samples, {table.sampling_nfe.sum():,} sampling NFE, "

