@@ -49,6 +49,7 @@ class Extractor:
     """A registered torch-fidelity extractor, its layer for FID/KID/PR and its logits layer for IS
     (None when the network has no classifier)."""
     name: str
+    kind: str  # its FEATURES record
     fid_layer: str
     isc_layer: str | None
     sha256: str
@@ -127,9 +128,12 @@ def _register(name: str, base: type, **attrs: str) -> None:
 @dataclass(frozen=True)
 class FeatureKind:
     """A registered kind of features: `build(data, weights_path)` registers (once) and describes the
-    extractor for a dataset; `feature_dim` is known without building it (for validating N)."""
+    extractor for a dataset; `feature_dim` is known without building it. `full_rank` asks for more
+    samples than dimensions (a full-rank covariance); Inception FID is computed at smaller N too, as
+    the field does, from a rank-deficient covariance that biases it upward in 1/N (compare at fixed N)."""
     build: Callable[[DataSpec, str | None], Extractor]
     feature_dim: int
+    full_rank: bool
 
 
 FEATURES: Registry[FeatureKind] = Registry("feature extractor", "feature extractors", FeatureError)
@@ -140,7 +144,7 @@ def _evaluator(data: DataSpec, weights: str | None = None) -> Extractor:
     _, manifest = load_evaluator(key)
     name = f"gb-evaluator-{key}-{manifest['sha256'][:12]}"
     _register(name, EvaluatorFeatures, dataset=key)
-    return Extractor(name, "features", "logits", manifest["sha256"])
+    return Extractor(name, "evaluator", "features", "logits", manifest["sha256"])
 
 
 def _inception(data: DataSpec, weights: str | None = None) -> Extractor:
@@ -152,11 +156,11 @@ def _inception(data: DataSpec, weights: str | None = None) -> Extractor:
     digest = sha256_file(path)
     name = f"gb-inception-v3-compat-{digest[:12]}"
     _register(name, InceptionGrayscaleAware, weights_path=str(path))
-    return Extractor(name, "2048", None if packaged else "logits_unbiased", digest, INCEPTION_PREPROCESSING)
+    return Extractor(name, "inception", "2048", None if packaged else "logits_unbiased", digest, INCEPTION_PREPROCESSING)
 
 
-FEATURES.add("evaluator", FeatureKind(_evaluator, FEATURE_DIM))
-FEATURES.add("inception", FeatureKind(_inception, 2048))
+FEATURES.add("evaluator", FeatureKind(_evaluator, FEATURE_DIM, full_rank=True))
+FEATURES.add("inception", FeatureKind(_inception, 2048, full_rank=False))
 
 
 def get_extractor(kind: str, data: DataSpec, inception_weights: str | None = None) -> Extractor:

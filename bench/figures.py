@@ -228,6 +228,9 @@ def build(suite: str, out: str | Path, extra: list[Path] = ()) -> list[str]:
     """Rebuild table.csv, figures/ and report.md of a suite; returns the figure names written."""
     suite_dir = Path(out) / suite
     table = load_runs(suite_dir, *extra)
+    for column in METRIC_COLUMNS:  # metrics a suite's networks do not give (e.g. IS without a classifier) stay empty
+        if column not in table:
+            table[column] = np.nan
     columns = [c for c in ID_COLUMNS + METRIC_COLUMNS if c in table]
     atomic_write_bytes(suite_dir / "table.csv", table[columns].to_csv(index=False).encode())
     written = []

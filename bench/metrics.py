@@ -81,9 +81,11 @@ def class_consistency(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, f
             "evaluator_p_requested": probs.gather(1, labels[:, None]).mean().item()}
 
 
-def distribution_metrics(feats: torch.Tensor, ref_feats: torch.Tensor) -> dict[str, float]:
-    """FID (two implementations), KID and precision/recall of one feature space."""
-    check_sample_count(len(feats), feats.shape[1])
+def distribution_metrics(feats: torch.Tensor, ref_feats: torch.Tensor, full_rank: bool = True) -> dict[str, float]:
+    """FID (two implementations), KID and precision/recall of one feature space; `full_rank` refuses
+    fewer samples than dimensions."""
+    if full_rank:
+        check_sample_count(len(feats), feats.shape[1])
     return {**fid_and_stats(feats, ref_feats), **kid(feats, ref_feats), **precision_recall(feats, ref_feats),
             "num_samples": len(feats), "num_reference": len(ref_feats)}
 

@@ -21,7 +21,7 @@ import torch
 
 from .config import RunSpec
 from .evaluator import EvaluatorMissing
-from .features import Extractor, extract, get_extractor, reference_features
+from .features import FEATURES, Extractor, extract, get_extractor, reference_features
 from .metrics import class_consistency, distribution_metrics, fid_and_stats, inception_score
 
 EVALUATOR_FEATURES, EVALUATOR_LOGITS = "evaluator_features", "evaluator_logits"
@@ -71,7 +71,8 @@ def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, t
     main, evaluator = extractors.main, extractors.evaluator
     split = spec.eval.reference_split
     ref = reference_features(spec.data, split, main, cache, device)
-    metrics = {**distribution_metrics(feats[main.fid_layer], ref[main.fid_layer]), "extractor": main.name,
+    full_rank = FEATURES[main.kind].full_rank
+    metrics = {**distribution_metrics(feats[main.fid_layer], ref[main.fid_layer], full_rank), "extractor": main.name,
                "extractor_sha256": main.sha256, "extractor_preprocessing": main.preprocessing, "reference_split": split}
     if main.isc_layer is not None:
         metrics.update(inception_score(feats[main.isc_layer]), is_extractor=main.name)

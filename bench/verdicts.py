@@ -81,6 +81,9 @@ def paper_claims(table: pd.DataFrame, metric: str = "fid") -> list[dict]:
     claims.append({"claim": "FID is U-shaped in w with its minimum at small w", "verdict": verdict,
                    "evidence": "; ".join(per_p) + f"; {noise}; a dip counts when larger than {dip_noise:.3f}."})
 
+    if cfg.is_mean.isna().any():
+        return claims + [{"claim": "IS increases with w; p_uncond on the FID–IS frontier", "verdict": "not tested",
+                          "evidence": "no Inception Score: the feature network has no classifier and the dataset no evaluator."}]
     rhos = {p: spearmanr(g.w, g.is_mean).statistic for p, g in cfg.groupby("p_uncond")}
     monotone = all(r > 0.9 for r in rhos.values())
     claims.append({"claim": "IS increases with w",

@@ -157,11 +157,12 @@ def test_committed_evaluators_meet_their_recorded_accuracy():
         assert accuracy(model, load_dataset(DataSpec(dataset), "heldout")) == pytest.approx(manifest["heldout_accuracy"], abs=1e-9)
 
 
-def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch):
+def test_inception_without_a_weights_file_is_the_packaged_one_and_a_missing_file_is_named(tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_INCEPTION_WEIGHTS", raising=False)
-    with pytest.raises(FeatureError, match=INCEPTION_FILE):
-        get_extractor("inception", DataSpec("mnist5k"))
-    with pytest.raises(FeatureError, match="does not exist"):
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    packaged = get_extractor("inception", DataSpec("mnist5k"))
+    assert packaged.isc_layer is None and packaged.fid_layer == "2048"  # no classifier: IS comes from the evaluator
+    with pytest.raises(FeatureError, match=f"does not exist. Name torch-fidelity's weights file {INCEPTION_FILE}"):
         get_extractor("inception", DataSpec("mnist5k"), str(tmp_path / INCEPTION_FILE))
 
 
