@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -127,7 +128,9 @@ def converted_weights(cache: Path) -> Path:
     sidecar = Path(f"{path}.sha256")
     if path.is_file() and sidecar.is_file() and sha256_bytes(path.read_bytes()) == sidecar.read_text().strip():
         return path
-    scripted = torch.jit.load(str(packaged_file()), map_location="cpu")
+    with warnings.catch_warnings():  # torch.jit.load's deprecation notice: this one load is all TorchScript does here
+        warnings.simplefilter("ignore", FutureWarning)
+        scripted = torch.jit.load(str(packaged_file()), map_location="cpu")
     state = convert(scripted.state_dict(), fidelity_layout())
     buffer = io.BytesIO()
     torch.save(state, buffer)
