@@ -76,13 +76,15 @@ def validate_cells(cells: Sequence[Cell]) -> None:
             check_sample_count(spec.sample.num_samples, kind.feature_dim)
 
 
-def load_extractors(cells: Sequence[Cell], inception_weights: str | None = None) -> dict[tuple, CellExtractors]:
-    """Each (data, eval) pair's extractors, looked up once before the first cell: a missing or
-    tampered weights file stops the run here, before any training."""
+def load_inputs(cells: Sequence[Cell], inception_weights: str | None = None) -> dict[tuple, CellExtractors]:
+    """Each dataset's training split (cached for the cells) and each (data, eval) pair's extractors,
+    loaded once before the first cell: missing data or a missing or tampered weights file stops the
+    run here, before any training."""
     extractors: dict[tuple, CellExtractors] = {}
     for cell in cells:
         key = (cell.spec.data, cell.spec.eval)
         if key not in extractors:
+            load_dataset(cell.spec.data, "train")
             extractors[key] = cell_extractors(cell.spec, inception_weights)
     return extractors
 
@@ -186,7 +188,7 @@ def run_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results", *,
     suite_dir = results_folder(out) / suite
     device = device or default_device()
     validate_cells(cells)
-    extractors = load_extractors(cells, inception_weights)
+    extractors = load_inputs(cells, inception_weights)
     say = say or (print if distributed.is_main() else (lambda *a, **k: None))
     quiet = quiet or not distributed.is_main()
     held: dict[str, CellLock] = {}

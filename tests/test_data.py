@@ -179,3 +179,17 @@ def test_folder_of_class_subfolders(tmp_path):
 def test_folder_without_class_subfolders(tmp_path):
     with pytest.raises(DatasetError, match="no class subfolders"):
         load_dataset(DataSpec("folder", root=str(tmp_path)), "train")
+
+
+def test_a_suite_without_its_data_stops_before_any_work(monkeypatch, tmp_path, capsys):
+    from bench import run as runner
+    monkeypatch.setattr(data, "FASHION_DEBIAN_DIR", data.Path("/nonexistent/fashion-mnist"))
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    load_dataset.cache_clear()
+    try:
+        assert runner.main(["--suite", "fashion", "--out", str(tmp_path / "out")]) == 2
+    finally:
+        load_dataset.cache_clear()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "apt-get install dataset-fashion-mnist" in err[0]
+    assert not (tmp_path / "out" / "fashion" / "runs").exists() and not (tmp_path / "cache" / "models").exists()

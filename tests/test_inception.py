@@ -87,8 +87,8 @@ def test_a_corrupt_converted_file_is_converted_again(tmp_path):
 @pytest.mark.slow
 def test_inception_fid_separates_datasets(extractor):
     """Sanity on real data: MNIST train vs test is close; MNIST vs pixel-shuffled MNIST is far."""
-    train = load_dataset(DataSpec("mnist"), "train").images[:160]
-    test = load_dataset(DataSpec("mnist"), "heldout").images[:160]
+    train = load_dataset(DataSpec("mnist"), "train").images[:100]
+    test = load_dataset(DataSpec("mnist"), "heldout").images[:100]
     order = torch.randperm(28 * 28, generator=torch.Generator().manual_seed(0))
     shuffled = test.flatten(1)[:, order].reshape(test.shape)
     feats = {name: extract(extractor, x)["2048"] for name, x in
