@@ -1,6 +1,5 @@
 """Classifier guidance: the gradient, the s = 0 identity, and a toy problem with a closed form."""
 import math
-from pathlib import Path
 
 import pytest
 import torch

@@ -1,6 +1,5 @@
 """The FID Inception packaged with the install (bench/inception.py): the conversion is proved, not assumed."""
 import shutil
-from pathlib import Path
 
 import pytest
 import torch

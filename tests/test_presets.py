@@ -27,7 +27,7 @@ def _cifar_batches(root, monkeypatch):
     monkeypatch.setattr(cifar, "check_integrity", lambda path, md5=None: True)  # md5s of the real release
 
 
-def _imagenet64_npz(root):
+def _imagenet64_npz(root, monkeypatch):
     root.mkdir(parents=True)
     rng = np.random.default_rng(0)
     np.savez(root / "train_data_batch_1.npz", data=rng.integers(0, 256, (12, 3 * 64 * 64), dtype=np.uint8),
@@ -41,9 +41,8 @@ def _imagenet64_npz(root):
 def test_preset_runs_end_to_end_at_toy_scale(suite, make, tmp_path, cache_dir, monkeypatch):
     monkeypatch.delenv("BENCH_INCEPTION_WEIGHTS", raising=False)
     data = tmp_path / "data"
-    make(data, monkeypatch) if suite == "cifar10" else make(data)
-    only = "cfg_p0.1_w0.1_T256" if suite == "cifar10" else "cfg_p0.1_w0.1_T256"
-    for cells in (only, "clf-*s1_*"):
+    make(data, monkeypatch)
+    for cells in ("cfg_p0.1_w0.1_T256", "clf-*s1_*"):
         assert runner.main(["--suite", suite, "--out", str(tmp_path / "out"), "--quiet", "--only", cells,
                             "--set", f"data.root={data}", *TOY]) == 0
     runs = sorted((tmp_path / "out" / suite / "runs").glob("*/metrics.json"))
