@@ -19,14 +19,17 @@ from .suites import SUITES, select_cells
 SUMMARY_COLUMNS = ["cell", "fid", "fid_cleanfid", "is_mean", "class_accuracy", "gap_confidence", "images_per_second"]
 
 
-def suite_seconds_here(suite: str, out: Path) -> str:
-    """Total time the suite's stored cells took here (training + sampling + metrics), from its table."""
+def suite_seconds_here(suite: str, out: Path, cells: int) -> str:
+    """Total time the suite's stored cells took here (training + sampling + metrics), from its table,
+    and how many of its `cells` that covers."""
     import pandas as pd
     table = Path(out) / suite / "table.csv"
     if not table.exists():
         return "not run here"
-    seconds = pd.read_csv(table)[["model_seconds", "sampling_seconds", "metrics_seconds"]].sum().sum()
-    return f"took {seconds / 60:.1f} min here"
+    stored = pd.read_csv(table)
+    seconds = stored[["model_seconds", "sampling_seconds", "metrics_seconds"]].sum().sum()
+    partial = f" for {len(stored)} of {cells} cells" if len(stored) < cells else ""
+    return f"took {seconds / 60:.1f} min here{partial}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.list:
         for suite in SUITES.values():
-            print(f"{suite.name:11s} {len(suite.build()):4d} cells  {suite_seconds_here(suite.name, args.out):18s} {suite.description}")
+            cells = len(suite.build())
+            print(f"{suite.name:11s} {cells:4d} cells  {suite_seconds_here(suite.name, args.out, cells):18s} {suite.description}")
         return 0
     if not args.suite:
         parser.error("--suite NAME is required (or --list)")
