@@ -152,8 +152,7 @@ def _inception(data: DataSpec, weights: str | None = None) -> Extractor:
     (bench/inception.py: pool features only, so IS comes from the domain evaluator)."""
     path = inception_weights_path(weights)
     packaged = path is None
-    path = converted_weights(cache_root()) if packaged else path
-    digest = sha256_file(path)
+    path, digest = converted_weights(cache_root()) if packaged else (path, sha256_file(path))
     name = f"gb-inception-v3-compat-{digest[:12]}"
     _register(name, InceptionGrayscaleAware, weights_path=str(path))
     return Extractor(name, "inception", "2048", None if packaged else "logits_unbiased", digest, INCEPTION_PREPROCESSING)

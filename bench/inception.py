@@ -121,13 +121,15 @@ def fidelity_layout() -> dict[str, torch.Tensor]:
         return Layout("layout", ["2048"], feature_extractor_weights_path=str(empty)).state_dict()
 
 
-def converted_weights(cache: Path) -> Path:
-    """The packaged Inception as a torch-fidelity state dict in `cache` (converted on first use), with
-    its sha256 checked; a file that fails the check is converted again."""
+def converted_weights(cache: Path) -> tuple[Path, str]:
+    """The packaged Inception as a torch-fidelity state dict in `cache` (converted on first use) and its
+    sha256, checked against the sidecar; a file that fails the check is converted again."""
     path = cache / "inception" / CONVERTED_NAME
     sidecar = Path(f"{path}.sha256")
-    if path.is_file() and sidecar.is_file() and sha256_bytes(path.read_bytes()) == sidecar.read_text().strip():
-        return path
+    if path.is_file() and sidecar.is_file():
+        digest = sha256_bytes(path.read_bytes())
+        if digest == sidecar.read_text().strip():
+            return path, digest
     with warnings.catch_warnings():  # torch.jit.load's deprecation notice: this one load is all TorchScript does here
         warnings.simplefilter("ignore", FutureWarning)
         scripted = torch.jit.load(str(packaged_file()), map_location="cpu")
@@ -135,5 +137,6 @@ def converted_weights(cache: Path) -> Path:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
-    atomic_write_bytes(sidecar, (sha256_bytes(buffer.getvalue()) + "\n").encode())
-    return path
+    digest = sha256_bytes(buffer.getvalue())
+    atomic_write_bytes(sidecar, (digest + "\n").encode())
+    return path, digest

@@ -49,6 +49,3 @@ class Registry(Generic[T]):
 
     def values(self) -> list[T]:
         return [self._items[name] for name in self.names()]
-
-    def items(self) -> list[tuple[str, T]]:
-        return [(name, self._items[name]) for name in self.names()]

@@ -76,10 +76,10 @@ def test_a_tampered_package_file_is_refused(tmp_path, monkeypatch):
 
 
 def test_a_corrupt_converted_file_is_converted_again(tmp_path):
-    path = inception.converted_weights(tmp_path)
+    path, digest = inception.converted_weights(tmp_path)
     good = path.read_bytes()
     path.write_bytes(good[:-100])
-    assert inception.converted_weights(tmp_path).read_bytes() == good
+    assert inception.converted_weights(tmp_path)[0].read_bytes() == good and inception.sha256_bytes(good) == digest
     assert torch.load(path, weights_only=True)["Mixed_7c.branch_pool.conv.weight"].shape == (192, 2048, 1, 1)
 
 
