@@ -39,7 +39,8 @@ from .guidance import CountedNet, GuidanceContext, make_guidance
 from .metrics import check_sample_count
 from .sampling import sample_cell
 from .scoring import CellExtractors, cell_extractors, sample_features, score_features
-from .store import CellLock, atomic_write_bytes, atomic_write_json, cache_root, read_json, results_folder
+from .store import (REPLICATES_FILE, CellLock, atomic_write_bytes, atomic_write_json, cache_root, read_json,
+                    results_folder, write_replicates)
 from .suites import Cell, select_cells
 from .train import train_diffusion
 
@@ -129,7 +130,8 @@ def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, *, device: s
         np.savez_compressed(buffer, images=images.numpy(), labels=labels.numpy())
         atomic_write_bytes(run_dir / "samples.npz", buffer.getvalue())
         save_grid(run_dir / "grid.png", images[:100])
-        quality = score_features(spec, extractors, gathered, labels, cache_root(), device)
+        quality, replicates = score_features(spec, extractors, gathered, labels, cache_root(), device)
+        write_replicates(run_dir / REPLICATES_FILE, replicates)
         quality.update(adversarial_gap(classifier, images, labels, quality))
         quality["metrics_seconds"] = timings.pop("extract_seconds") + time.perf_counter() - t2
         metrics = {"cell": cell.name, "run_id": cell.run_id, "spec_hash": stable_hash(spec),

@@ -17,12 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .config import RunSpec
 from .evaluator import EvaluatorMissing
 from .features import FEATURES, Extractor, extract, get_extractor, reference_features
 from .metrics import class_consistency, distribution_metrics, fid_and_stats, inception_score
+from .uncertainty import CellUncertainty
 
 EVALUATOR_FEATURES, EVALUATOR_LOGITS = "evaluator_features", "evaluator_logits"
 INCEPTION_FEATURES = "inception_features"
@@ -66,28 +68,37 @@ def sample_features(extractors: CellExtractors, images: torch.Tensor, device: st
 
 
 def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, torch.Tensor], labels: torch.Tensor,
-                   cache: Path, device: str = "cpu") -> dict:
-    """Metrics of the samples' features against the reference split named in spec.eval."""
+                   cache: Path, device: str = "cpu") -> tuple[dict, dict[str, np.ndarray]]:
+    """Metrics of the samples' features against the reference split named in spec.eval, each with its
+    bootstrap interval (and FID / IS extrapolated to infinite N); also returns the replicates."""
     main, evaluator = extractors.main, extractors.evaluator
     split = spec.eval.reference_split
     ref = reference_features(spec.data, split, main, cache, device)
+    uncertainty = CellUncertainty(len(labels), spec.eval.bootstrap, spec.eval.bootstrap_reference)
     full_rank = FEATURES[main.kind].full_rank
-    metrics = {**distribution_metrics(feats[main.fid_layer], ref[main.fid_layer], full_rank), "extractor": main.name,
+    sample, real = feats[main.fid_layer], ref[main.fid_layer]
+    metrics = {**distribution_metrics(sample, real, full_rank), "extractor": main.name,
                "extractor_sha256": main.sha256, "extractor_preprocessing": main.preprocessing, "reference_split": split}
-    if main.isc_layer is not None:
-        metrics.update(inception_score(feats[main.isc_layer]), is_extractor=main.name)
-    elif evaluator is not None:
-        metrics.update(inception_score(feats[EVALUATOR_LOGITS]), is_extractor=evaluator.name)
+    uncertainty.frechet("fid", metrics["fid"], sample, real)
+    uncertainty.kernel(metrics["kid_mean"], sample, real)
+    uncertainty.manifold(metrics, sample, real)
+    logits = feats[main.isc_layer] if main.isc_layer is not None else feats.get(EVALUATOR_LOGITS)
+    if logits is not None:
+        metrics.update(inception_score(logits), is_extractor=(main if main.isc_layer is not None else evaluator).name)
+        uncertainty.inception_score(metrics["is_mean"], logits)
     if evaluator is not None:
         metrics.update(class_consistency(feats[EVALUATOR_LOGITS], labels), class_consistency_extractor=evaluator.name)
+        uncertainty.mean("class_accuracy", metrics["class_accuracy"], feats[EVALUATOR_LOGITS].argmax(1) == labels)
     if extractors.separate_evaluator:
         domain_ref = reference_features(spec.data, split, evaluator, cache, device)["features"]
         fids = fid_and_stats(feats[EVALUATOR_FEATURES], domain_ref)
         metrics.update(fid_domain=fids["fid"], fid_domain_cleanfid=fids["fid_cleanfid"], domain_extractor=evaluator.name)
+        uncertainty.frechet("fid_domain", fids["fid"], feats[EVALUATOR_FEATURES], domain_ref)
     if extractors.inception is not None:
         inception = extractors.inception
         inception_ref = reference_features(spec.data, split, inception, cache, device)[inception.fid_layer]
         fids = fid_and_stats(feats[INCEPTION_FEATURES], inception_ref)
         metrics.update(fid_inception=fids["fid"], fid_inception_cleanfid=fids["fid_cleanfid"],
                        inception_extractor=inception.name, inception_preprocessing=inception.preprocessing)
-    return metrics
+        uncertainty.frechet("fid_inception", fids["fid"], feats[INCEPTION_FEATURES], inception_ref)
+    return {**metrics, **uncertainty.columns}, uncertainty.replicates

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -149,6 +150,25 @@ class CellLock:
             self.handle = None
 
 
+REPLICATES_FILE = "bootstrap.npz"
+
+
+def write_replicates(path: str | os.PathLike, replicates: dict[str, np.ndarray]) -> None:
+    """A cell's bootstrap replicates, one float64 array per metric (draw-matched across cells)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **replicates)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_replicates(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The replicates of a finished cell ({} for a cell scored before intervals existed)."""
+    path = Path(run_dir) / REPLICATES_FILE
+    if not path.exists():
+        return {}
+    with np.load(path) as stored:
+        return {key: stored[key] for key in stored.files}
+
+
 def results_folder(path: str | os.PathLike) -> Path:
     """`path` as a results root: an existing folder or a path to create, never a file."""
     path = Path(path)
@@ -162,7 +182,7 @@ def load_runs(*suite_dirs: Path) -> pd.DataFrame:
     rows = {}
     for suite_dir in suite_dirs:
         for metrics_path in sorted((Path(suite_dir) / "runs").glob("*/metrics.json")):
-            metrics = read_json(metrics_path)
+            metrics = {key: value for key, value in read_json(metrics_path).items() if not isinstance(value, list)}
             spec = read_json(metrics_path.parent / "spec.json")
             params = dict(spec["guidance"]["params"])
             metrics.update(base=params.get("base"), noise_aware=spec["classifier"]["noise_aware"],
