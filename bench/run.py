@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="override a spec field in every cell, e.g. --set sample.num_samples=512")
     parser.add_argument("--check", action="store_true",
                         help="recompute and compare with results/<suite>/baseline.csv; exit 1 on a regression")
+    parser.add_argument("--rescore", action="store_true",
+                        help="add intervals to finished cells scored before they existed (from their stored samples)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--fast", action="store_true",
                         help="sample with the fast path: channels_last, and bf16 autocast where this device has "
@@ -89,6 +91,14 @@ def run(args: argparse.Namespace) -> int:
         print(table.to_string(index=False, float_format="%.1f"))
         print(f"plan: {len(cells)} cells, {table.samples.sum():,} samples, {table.sampling_nfe.sum():,} sampling NFE, "
               f"~{table.est_seconds.sum() / 3600:.2f} h on {device} (per-NFE time measured here just now)")
+        return 0
+    if args.rescore:
+        done = pipeline.rescore_cells(args.suite, cells, args.out, device=device, force=args.force,
+                                      inception_weights=args.inception_weights)
+        print(f"suite {args.suite}: {done} cells rescored")
+        if not args.no_report:
+            from .figures import build
+            build(args.suite, Path(args.out))
         return 0
     device = distributed.init(device)
     try:
