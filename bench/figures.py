@@ -21,13 +21,16 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .errors import BenchError  # noqa: E402
+from .paired import differences_from_unguided  # noqa: E402
 from .store import atomic_write_bytes, load_runs, notes_section  # noqa: E402
 from .verdicts import paper_claims  # noqa: E402
 
 PAPER_TABLES = Path(__file__).resolve().parent.parent / "baselines" / "paper_tables.csv"
 ID_COLUMNS = ["cell", "method", "base", "noise_aware", "p_uncond", "w", "scale", "sampler", "steps", "seed", "num_samples"]
-METRIC_COLUMNS = ["fid", "fid_cleanfid", "fid_inception", "fid_inception_cleanfid", "fid_domain", "is_mean", "is_std", "kid_mean", "precision", "recall", "class_accuracy",
-                  "evaluator_confidence", "guidance_classifier_accuracy", "guidance_classifier_confidence",
+INTERVAL_METRICS = ["fid", "fid_inception", "fid_domain", "is_mean", "kid_mean", "precision", "recall", "class_accuracy"]
+EXTRAPOLATED = ["fid_inf", "fid_inf_se", "fid_inception_inf", "fid_inception_inf_se", "is_inf", "is_inf_se"]
+METRIC_COLUMNS = [*(c for m in INTERVAL_METRICS for c in (m, f"{m}_lo", f"{m}_hi")), *EXTRAPOLATED,
+                  "fid_cleanfid", "fid_inception_cleanfid", "is_std", "bootstrap_draws", "evaluator_confidence", "guidance_classifier_accuracy", "guidance_classifier_confidence",
                   "gap_accuracy", "gap_confidence", "images_per_second", "nfe_per_image", "classifier_evals_per_image",
                   "sampling_seconds", "network_seconds", "classifier_seconds", "other_seconds", "model_seconds",
                   "metrics_seconds", "extractor", "is_extractor", "inception_extractor", "domain_extractor", "run_id"]
@@ -62,44 +65,90 @@ def _classifier_label(row: pd.Series) -> str:
     return f"{'noisy' if row.noise_aware else 'clean'} clf → {row.base}"
 
 
+def _has_interval(data: pd.DataFrame, metric: str) -> bool:
+    return f"{metric}_lo" in data and data[f"{metric}_lo"].notna().all()
+
+
+def _line_with_band(ax: plt.Axes, data: pd.DataFrame, x: str, metric: str, **style) -> None:
+    """`metric` against `x`, with its 95% bootstrap interval as a band where the cells have one."""
+    data = data.sort_values(x)
+    line, = ax.plot(data[x], data[metric], **style)
+    if _has_interval(data, metric):
+        ax.fill_between(data[x], data[f"{metric}_lo"], data[f"{metric}_hi"], color=line.get_color(), alpha=0.15, lw=0)
+
+
+def _error_bars(data: pd.DataFrame, metric: str) -> np.ndarray | None:
+    if not _has_interval(data, metric):
+        return None
+    return np.clip(np.vstack([data[metric] - data[f"{metric}_lo"], data[f"{metric}_hi"] - data[metric]]), 0, None)
+
+
 def fig_quality_vs_strength(table: pd.DataFrame, path: Path) -> None:
     main, steps, _ = _default(table)
     cfg, clf = main[main.method == "cfg"], main[main.method == "classifier"].copy()
+    palette = dict(zip(sorted(cfg.p_uncond.unique()), sns.color_palette("viridis", cfg.p_uncond.nunique())))
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     for row, metric, name in ((0, "fid", "FID (lower is better)"), (1, "is_mean", "IS")):
-        if len(cfg):
-            sns.lineplot(data=cfg, x="w", y=metric, hue="p_uncond", marker="o", palette="viridis", ax=axes[row, 0])
+        for p, group in cfg.groupby("p_uncond"):
+            _line_with_band(axes[row, 0], group, "w", metric, marker="o", color=palette[p], label=f"p_uncond={p:g}")
         axes[row, 0].set(xlabel="CFG guidance weight w (s = 1 + w)", ylabel=name)
+        if len(cfg):
+            axes[row, 0].legend(fontsize=7)
         if len(clf):
-            clf["guide"] = clf.apply(_classifier_label, axis=1)
-            sns.lineplot(data=clf, x="scale", y=metric, hue="guide", marker="s", ax=axes[row, 1])
+            for (noise_aware, base), group in clf.groupby(["noise_aware", "base"]):
+                _line_with_band(axes[row, 1], group, "scale", metric, marker="s",
+                                label=_classifier_label(group.iloc[0]))
             ref = cfg[(cfg.w == 0) & (cfg.p_uncond == clf.p_uncond.iloc[0])][metric]
             if len(ref):
                 axes[row, 1].axhline(ref.iloc[0], ls=":", c="grey", label="unguided (cond)")
             axes[row, 1].set(xlabel="classifier guidance scale s", ylabel=name)
-    fig.suptitle(f"sample quality vs guidance strength (T = {steps})")
+            axes[row, 1].legend(fontsize=7)
+    fig.suptitle(f"sample quality vs guidance strength (T = {steps}); bands: 95% bootstrap intervals")
     save_figure(fig, path)
 
 
 def fig_frontier(table: pd.DataFrame, path: Path) -> None:
     main, steps, _ = _default(table)
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
+
+    def curve(group: pd.DataFrame, label: str, **style) -> None:
+        ax.errorbar(group.is_mean, group.fid, xerr=_error_bars(group, "is_mean"), yerr=_error_bars(group, "fid"),
+                    label=label, capsize=2, elinewidth=0.8, **style)
+
     cfg = main[main.method == "cfg"].sort_values("w")
     for p, group in cfg.groupby("p_uncond"):
-        ax.plot(group.is_mean, group.fid, marker="o", label=f"CFG p_uncond={p:g}")
+        curve(group, f"CFG p_uncond={p:g}", marker="o")
         for _, r in group.iloc[[0, len(group) // 2, -1]].iterrows():
             ax.annotate(f"w={r.w:g}", (r.is_mean, r.fid), fontsize=7, alpha=0.7)
     clf = main[main.method == "classifier"]
     for (noise_aware, base), group in clf.groupby(["noise_aware", "base"]):
-        group = group.sort_values("scale")
-        ax.plot(group.is_mean, group.fid, marker="s", ls="--",
-                label=f"{'noisy' if noise_aware else 'clean'} classifier → {base}")
-    others = main[~main.method.isin(["cfg", "classifier"])]
-    for method, group in others.groupby("method"):
-        group = group.sort_values("w")
-        ax.plot(group.is_mean, group.fid, marker="^", ls="-.", label=method)
-    ax.set(xlabel="IS (evaluator logits)", ylabel="FID (evaluator features)", title=f"FID–IS frontier (T = {steps})")
+        curve(group.sort_values("scale"), f"{'noisy' if noise_aware else 'clean'} classifier → {base}", marker="s", ls="--")
+    for method, group in main[~main.method.isin(["cfg", "classifier"])].groupby("method"):
+        curve(group.sort_values("w"), method, marker="^", ls="-.")
+    ax.set(xlabel="IS (evaluator logits)", ylabel="FID (evaluator features)",
+           title=f"FID–IS frontier (T = {steps}); bars: 95% bootstrap intervals")
     ax.legend(fontsize=7)
+    save_figure(fig, path)
+
+
+def fig_paired_differences(table: pd.DataFrame, path: Path) -> None:
+    """FID(w) - FID(w=0) with its paired 95% interval: what guidance changes, with the shared noise removed."""
+    main, steps, _ = _default(table)
+    panels = [m for m in ("fid", "fid_inception") if m in main and main[m].notna().any()]
+    diffs = {m: differences_from_unguided(main, m) for m in panels}
+    diffs = {m: d for m, d in diffs.items() if len(d)}
+    if not diffs:
+        return
+    fig, axes = plt.subplots(1, len(diffs), figsize=(5.5 * len(diffs), 3.6), squeeze=False)
+    for ax, (metric, d) in zip(axes[0], diffs.items()):
+        for p, group in d.groupby("p_uncond"):
+            group = group.sort_values("w")
+            ax.errorbar(group.w, group.difference, yerr=np.vstack([group.difference - group.lo, group.hi - group.difference]),
+                        marker="o", capsize=2, label=f"p_uncond={p:g}")
+        ax.axhline(0, c="grey", ls=":")
+        ax.set(xscale="symlog", xlabel="w", ylabel=f"{metric}(w) − {metric}(w = 0)")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"paired differences from unguided sampling (T = {steps}), 95% paired bootstrap intervals")
     save_figure(fig, path)
 
 
@@ -159,7 +208,7 @@ def fig_steps(table: pd.DataFrame, path: Path) -> None:
     p, w = counts.idxmax()
     data = cfg[(cfg.p_uncond == p) & (cfg.w == w)].sort_values("steps")
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(data.steps, data.fid, marker="o")
+    _line_with_band(ax, data, "steps", "fid", marker="o")
     ax.set(xscale="log", xlabel="sampling steps T", ylabel="FID", title=f"FID vs steps (w = {w:g}, p_uncond = {p:g})")
     ax.set_xticks(data.steps, [str(t) for t in data.steps])
     save_figure(fig, path)
@@ -185,35 +234,83 @@ def fig_published_vs_ours(table: pd.DataFrame, path: Path) -> None:
 
 FIGURES = {"quality_vs_strength.png": fig_quality_vs_strength, "frontier.png": fig_frontier,
            "throughput.png": fig_throughput, "samples_across_w.png": fig_sample_grids,
-           "fid_vs_steps.png": fig_steps, "published_vs_ours.png": fig_published_vs_ours}
+           "fid_vs_steps.png": fig_steps, "published_vs_ours.png": fig_published_vs_ours,
+           "paired_differences.png": fig_paired_differences}
 
 
 def _markdown(df: pd.DataFrame) -> str:
     return df.to_markdown(index=False, floatfmt=".3f")
 
 
+def with_interval(row: pd.Series, metric: str) -> str:
+    """`value [lo, hi]` where the cell has an interval, else the value alone."""
+    value = row.get(metric)
+    if value is None or pd.isna(value):
+        return ""
+    lo, hi = row.get(f"{metric}_lo"), row.get(f"{metric}_hi")
+    return f"{value:.3f}" if lo is None or pd.isna(lo) else f"{value:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _claim_lines(claims: list[dict]) -> list[str]:
+    return [f"- **{c['claim']}** — {c['verdict']}. {c['evidence']}" + (f" *Test: {c['test']}.*" if c.get("test") else "")
+            for c in claims]
+
+
+def _cfg_table(main: pd.DataFrame) -> pd.DataFrame:
+    cfg = main[main.method == "cfg"]
+    metrics = [m for m in ("fid", "fid_inception", "is_mean") if m in cfg and cfg[m].notna().any()]
+    names = {"fid": "FID", "fid_inception": "Inception FID", "is_mean": "IS"}
+    cells = cfg.assign(**{m: cfg.apply(with_interval, axis=1, metric=m) for m in metrics})
+    out = cells.pivot_table(index="w", columns="p_uncond", values=metrics, aggfunc="first", fill_value="")
+    out.columns = [f"{names[m]} p={p:g}" for m, p in out.columns]
+    return out.reset_index()
+
+
+def _differences_table(main: pd.DataFrame) -> pd.DataFrame:
+    parts = []
+    for metric in ("fid", "fid_inception"):
+        d = differences_from_unguided(main, metric)
+        if len(d):
+            parts.append(d.assign(value=[f"{r.difference:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]" for r in d.itertuples()]))
+    if not parts:
+        return pd.DataFrame()
+    both = pd.concat(parts)
+    out = both.pivot_table(index=["p_uncond", "w"], columns="metric", values="value", aggfunc="first", fill_value="")
+    return out.rename(columns=lambda m: f"{m}(w) − {m}(0)").reset_index()
+
+
 def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list[str]) -> None:
     main, steps, seed = _default(table)
-    cfg = main[main.method == "cfg"].pivot_table(index="w", columns="p_uncond", values=["fid", "is_mean"])
-    cfg.columns = [f"{'FID' if m == 'fid' else 'IS'} p={p:g}" for m, p in cfg.columns]
     clf_cols = ["cell", "scale", "fid", "is_mean", "class_accuracy", "guidance_classifier_confidence",
                 "evaluator_confidence", "gap_confidence", "images_per_second"]
-    clf = main[main.method == "classifier"][[c for c in clf_cols if c in main]]
+    clf = main[main.method == "classifier"]
+    clf = clf.assign(**{m: clf.apply(with_interval, axis=1, metric=m) for m in ("fid", "is_mean", "class_accuracy")})
+    clf = clf[[c for c in clf_cols if c in clf]]
+    with_intervals = int(table.fid_lo.notna().sum()) if "fid_lo" in table else 0
     lines = [f"# Suite `{suite}` — generated report",
              "",
              f"Generated by `python -m bench.figures --suite {suite}` from {len(table)} finished cells under "
              f"`{suite_dir}/runs/`; every number below comes from those runs' `metrics.json`. Metrics use the "
              f"extractor `{table.extractor.iloc[0]}` (N = {int(table.num_samples.iloc[0])} samples per cell, "
              f"reference split `{table.reference_split.iloc[0]}`), so they are comparable only within this suite.",
+             "",
+             f"Numbers read `value [lo, hi]`: the value at this N and the 95% basic bootstrap interval "
+             f"({with_intervals} of {len(table)} cells have one; see the README, \"Reading an interval and a verdict\"). "
+             "For FID the interval is for the distance between the distributions (N → ∞), which FID at N "
+             "overestimates by its bias; the `fid_inf` column of table.csv estimates the same quantity.",
              "", "## Verdicts on the paper's claims", ""]
-    for claim in paper_claims(table):
-        lines.append(f"- **{claim['claim']}** — {claim['verdict']}. {claim['evidence']}")
+    lines += _claim_lines(paper_claims(table))
     if "fid_inception" in table and table.fid_inception.notna().any():
         lines += ["", f"### The same claims on Inception FID (`{table.inception_extractor.dropna().iloc[0]}`, "
                       f"{int(table.fid_inception.notna().sum())} cells; IS from `{table.is_extractor.dropna().iloc[0]}`)", ""]
-        lines += [f"- **{c['claim']}** — {c['verdict']}. {c['evidence']}" for c in paper_claims(table, "fid_inception")]
+        lines += _claim_lines(paper_claims(table, "fid_inception"))
     lines += ["", f"## CFG: FID and IS by w and p_uncond (T = {steps}, seeds from {seed})", "",
-              _markdown(cfg.reset_index()), ""]
+              _markdown(_cfg_table(main)), ""]
+    differences = _differences_table(main)
+    if len(differences):
+        lines += ["## Paired differences from unguided sampling", "",
+                  "Each guided cell minus the w = 0 cell of the same p_uncond and seeds, with the paired 95% bootstrap "
+                  "interval (the noise the two cells share cancels).", "", _markdown(differences), ""]
     if len(clf):
         lines += ["## Classifier guidance and the adversarial gap", "",
                   "`gap_confidence` = the guidance classifier's mean confidence on the samples minus the independent "

@@ -1,15 +1,22 @@
 """The CI regression gate: compare a suite's fresh table with its committed baseline.
 
-`results/<suite>/baseline.csv` holds the metrics of one run with the default seeds;
-`results/<suite>/tolerances.csv` holds, per metric, the standard deviation measured across
-independent sample-seed sets (pooled over cells) and the tolerance, k times that sd.
+A regression is a change that is both real and large enough to matter: the paired 95% bootstrap
+interval of current - baseline (the same seeds and bootstrap draws, bench/paired.py) excludes 0,
+and |current - baseline| exceeds the metric's practical size, the standard deviation measured
+across independent sample-seed sets (a change smaller than another seed set would give is not one
+a user could notice). A missing metric is a regression.
 
-    python -m bench.regression --suite ci --seeds 0 1000 2000 3000   # re-measure both files
+`results/<suite>/baseline.csv` holds the metrics of one run with the default seeds and
+`baseline_replicates.npz` their bootstrap replicates; `results/<suite>/tolerances.csv` holds the
+practical size per metric and the command that measured it.
+
+    python -m bench.regression --suite ci --seeds 0 1000 2000 3000   # re-measure all three files
     python -m bench.run --suite ci --check                           # the gate
 """
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import tempfile
 from pathlib import Path
@@ -17,61 +24,93 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .bootstrap import paired_interval
 from .pipeline import run_suite
-from .store import atomic_write_bytes
+from .store import atomic_write_bytes, read_replicates
 
 REPO_RESULTS = Path(__file__).resolve().parent.parent / "results"
 CHECKED_METRICS = ("fid", "is_mean", "class_accuracy", "precision", "recall")
-TOLERANCE_SDS = 4.0
+BASELINE_REPLICATES = "baseline_replicates.npz"
 
 
-def compare(current: pd.DataFrame, baseline: pd.DataFrame, tolerances: pd.DataFrame) -> pd.DataFrame:
-    """One row per (cell, metric): baseline, current, difference, tolerance, and whether it regressed."""
-    tol = dict(zip(tolerances.metric, tolerances.tolerance))
+def _key(cell: str, metric: str) -> str:
+    return f"{cell}|{metric}"
+
+
+def compare(current: pd.DataFrame, baseline: pd.DataFrame, tolerances: pd.DataFrame,
+            current_replicates: dict[str, np.ndarray], baseline_replicates: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per (cell, metric): baseline, current, the paired interval of the difference, the
+    practical size, and whether it regressed. Replicates are keyed `cell|metric`."""
+    size = dict(zip(tolerances.metric, tolerances.practical_size))
     now = current.set_index("cell")
     rows = []
     for _, base in baseline.iterrows():
-        for metric in tol:
-            value = now.at[base.cell, metric] if base.cell in now.index else np.nan
-            diff = value - base[metric]
+        for metric in size:
+            value = now.at[base.cell, metric] if base.cell in now.index and metric in now else np.nan
+            key = _key(base.cell, metric)
+            if key in current_replicates and key in baseline_replicates and not np.isnan(value):
+                diff, lo, hi = paired_interval(value, base[metric], current_replicates[key], baseline_replicates[key])
+            else:
+                diff, lo, hi = value - base[metric], np.nan, np.nan
+            real = not (lo <= 0 <= hi)  # also True when there is no interval: then the size alone decides
             rows.append({"cell": base.cell, "metric": metric, "baseline": base[metric], "current": value,
-                         "difference": diff, "tolerance": tol[metric],
-                         "regressed": bool(np.isnan(value) or abs(diff) > tol[metric])})
+                         "difference": diff, "lo": lo, "hi": hi, "practical_size": size[metric],
+                         "regressed": bool(np.isnan(value) or (real and abs(diff) > size[metric]))})
     return pd.DataFrame(rows)
 
 
-def check_against_baseline(suite: str, current: pd.DataFrame, results: Path = REPO_RESULTS) -> int:
+def suite_replicates(table: pd.DataFrame, suite_dir: Path) -> dict[str, np.ndarray]:
+    """The replicates of a table's cells, keyed `cell|metric`."""
+    out = {}
+    for row in table.itertuples():
+        for metric, values in read_replicates(suite_dir / "runs" / row.run_id).items():
+            out[_key(row.cell, metric)] = values
+    return out
+
+
+def check_against_baseline(suite: str, current: pd.DataFrame, suite_dir: Path, results: Path = REPO_RESULTS) -> int:
     folder = results / suite
     if not (folder / "baseline.csv").exists():
         print(f"error: no baseline at {folder / 'baseline.csv'}; create it with "
               f"python -m bench.regression --suite {suite}", file=sys.stderr)
         return 2
-    report = compare(current, pd.read_csv(folder / "baseline.csv"), pd.read_csv(folder / "tolerances.csv"))
+    baseline_replicates = {}
+    if (folder / BASELINE_REPLICATES).exists():
+        with np.load(folder / BASELINE_REPLICATES) as stored:
+            baseline_replicates = {key: stored[key] for key in stored.files}
+    report = compare(current, pd.read_csv(folder / "baseline.csv"), pd.read_csv(folder / "tolerances.csv"),
+                     suite_replicates(current, suite_dir), baseline_replicates)
     bad = report[report.regressed]
     if len(bad):
-        print(f"REGRESSION: {len(bad)} of {len(report)} checks outside tolerance")
+        print(f"REGRESSION: {len(bad)} of {len(report)} checks changed by more than their practical size, "
+              f"with a paired 95% interval that excludes 0")
         print(bad.to_string(index=False, float_format="%.4f"))
         return 1
-    print(f"check passed: {len(report)} metrics within tolerance of {folder / 'baseline.csv'} "
-          f"(largest |difference| / tolerance {np.nanmax(np.abs(report.difference) / report.tolerance):.2f})")
+    print(f"check passed: {len(report)} metrics against {folder / 'baseline.csv'}; largest |difference| / practical "
+          f"size {np.nanmax(np.abs(report.difference) / report.practical_size):.2f}; "
+          f"{int((~report.lo.isna()).sum())} with paired intervals")
     return 0
 
 
 def measure(suite: str, seeds: list[int], results: Path = REPO_RESULTS) -> None:
-    """Run the suite once per sample-seed set; write baseline.csv (first seed) and tolerances.csv."""
+    """Run the suite once per sample-seed set; write baseline.csv and its replicates (first seed)
+    and tolerances.csv (practical size = sd across seed sets, pooled over cells)."""
     tables = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             table = run_suite(suite, Path(tmp) / f"seed{seed}", overrides=[f"sample.seed={seed}"], quiet=True)
             tables.append(table.assign(seed_set=seed))
+        replicates = suite_replicates(tables[0], Path(tmp) / f"seed{seeds[0]}" / suite)
     both = pd.concat(tables)
     sd = both.groupby("cell")[list(CHECKED_METRICS)].std()
     pooled = np.sqrt((sd ** 2).mean())
-    tolerances = pd.DataFrame({"metric": CHECKED_METRICS, "seed_sd": [pooled[m] for m in CHECKED_METRICS],
-                               "tolerance": [TOLERANCE_SDS * pooled[m] for m in CHECKED_METRICS],
+    tolerances = pd.DataFrame({"metric": CHECKED_METRICS, "practical_size": [pooled[m] for m in CHECKED_METRICS],
                                "seed_sets": len(seeds),
                                "command": f"python -m bench.regression --suite {suite} --seeds {' '.join(map(str, seeds))}"})
     baseline = tables[0][["cell", *CHECKED_METRICS]]
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{k: v for k, v in replicates.items() if k.split("|")[1] in CHECKED_METRICS})
+    atomic_write_bytes(results / suite / BASELINE_REPLICATES, buffer.getvalue())
     atomic_write_bytes(results / suite / "baseline.csv", baseline.to_csv(index=False).encode())
     atomic_write_bytes(results / suite / "tolerances.csv", tolerances.to_csv(index=False).encode())
     print(tolerances.to_string(index=False))

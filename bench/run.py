@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--suite", help="suite to run (see --list)")
     parser.add_argument("--list", action="store_true", help="list the suites and exit")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and its estimated cost; train nothing")
+    parser.add_argument("--resolve", type=float, default=0.1, metavar="DELTA",
+                        help="with --dry-run: the FID difference a cell should resolve (power from stored results)")
     parser.add_argument("--out", default="results", help="results root (default: results)")
     parser.add_argument("--only", default="*", help="run only cells whose name matches this glob")
     parser.add_argument("--force", action="store_true", help="recompute cells that already have results")
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.suite:
         parser.error("--suite NAME is required (or --list)")
+    if not args.resolve > 0:
+        parser.error(f"--resolve {args.resolve:g}: give the FID difference to resolve, a number > 0 such as 0.1")
     try:
         select_cells(args.suite, only=args.only, overrides=args.set, shard=args.shard)  # ranges, before torch loads
         return run(args)
@@ -91,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
         print(table.to_string(index=False, float_format="%.1f"))
         print(f"plan: {len(cells)} cells, {table.samples.sum():,} samples, {table.sampling_nfe.sum():,} sampling NFE, "
               f"~{table.est_seconds.sum() / 3600:.2f} h on {device} (per-NFE time measured here just now)")
+        from .power import describe, power_plan
+        suite_dir = Path(args.out) / args.suite
+        power = power_plan(suite_dir, int(table.samples.median()), args.resolve)
+        print(describe(power, suite_dir) if power else
+              f"power: no stored paired intervals in {suite_dir} to plan N from (run the suite once, or --out a folder that has them)")
         return 0
     if args.rescore:
         done = pipeline.rescore_cells(args.suite, cells, args.out, device=device, force=args.force,
@@ -116,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"table, report and {len(build(args.suite, Path(args.out)))} figures in {suite_dir}")
         if args.check:
             from .regression import check_against_baseline
-            return check_against_baseline(args.suite, table)
+            return check_against_baseline(args.suite, table, suite_dir)
         return 0
     finally:
         distributed.shutdown()

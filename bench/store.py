@@ -186,7 +186,8 @@ def load_runs(*suite_dirs: Path) -> pd.DataFrame:
             spec = read_json(metrics_path.parent / "spec.json")
             params = dict(spec["guidance"]["params"])
             metrics.update(base=params.get("base"), noise_aware=spec["classifier"]["noise_aware"],
-                           seed=spec["sample"]["seed"], grid=str(metrics_path.parent / "grid.png"))
+                           seed=spec["sample"]["seed"], grid=str(metrics_path.parent / "grid.png"),
+                           run_dir=str(metrics_path.parent))
             rows[metrics["run_id"]] = metrics
     if not rows:
         raise ResultsError(f"no finished runs under {', '.join(str(d) for d in suite_dirs)}")

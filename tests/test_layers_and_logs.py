@@ -17,7 +17,8 @@ LAYERS = {
         "bench.guidance.cfg", "bench.guidance.apg", "bench.guidance.interval", "bench.guidance.classifier",
         "bench.sampling"],
     3: ["bench.inception", "bench.features"],
-    4: ["bench.metrics", "bench.scoring", "bench.verdicts"],
+    4: ["bench.metrics", "bench.bootstrap", "bench.extrapolate", "bench.uncertainty", "bench.scoring", "bench.paired",
+        "bench.verdicts", "bench.power"],
     5: ["bench.pipeline", "bench.plan"],
     6: ["bench.run", "bench.regression", "bench.perf", "bench.figures"],
 }

@@ -8,13 +8,14 @@ import signal
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from bench import run as runner
 from bench.evaluator import WEIGHTS_DIR
 from bench.figures import FIGURES, build
-from bench.regression import check_against_baseline, compare
+from bench.regression import BASELINE_REPLICATES, check_against_baseline, compare, suite_replicates
 from bench.suites import SUITES
 
 
@@ -85,18 +86,28 @@ def test_figures_regenerate_from_stored_results(finished, tmp_path):
 
 
 def test_check_passes_on_its_own_baseline_and_fails_on_a_planted_regression(finished, tmp_path, capsys):
-    table = pd.read_csv(finished / "full" / "tiny" / "table.csv")
+    suite_dir = finished / "full" / "tiny"
+    table = pd.read_csv(suite_dir / "table.csv")
     (tmp_path / "tiny").mkdir()
     table[["cell", "fid", "is_mean"]].to_csv(tmp_path / "tiny" / "baseline.csv", index=False)
-    pd.DataFrame({"metric": ["fid", "is_mean"], "tolerance": [0.5, 0.2]}).to_csv(tmp_path / "tiny" / "tolerances.csv", index=False)
-    assert check_against_baseline("tiny", table, tmp_path) == 0
+    pd.DataFrame({"metric": ["fid", "is_mean"], "practical_size": [0.5, 0.2]}).to_csv(tmp_path / "tiny" / "tolerances.csv", index=False)
+    replicates = suite_replicates(table, suite_dir)
+    np.savez(tmp_path / "tiny" / BASELINE_REPLICATES, **replicates)
+    assert check_against_baseline("tiny", table, suite_dir, tmp_path) == 0
+    assert "with paired intervals" in capsys.readouterr().out
     planted = table.copy()
     planted.loc[planted.cell == planted.cell.iloc[0], "fid"] += 0.6
-    assert check_against_baseline("tiny", planted, tmp_path) == 1
+    assert check_against_baseline("tiny", planted, suite_dir, tmp_path) == 1
     out = capsys.readouterr().out
-    assert "REGRESSION" in out and planted.cell.iloc[0] in out and "0.5" in out
-    report = compare(planted, table[["cell", "fid", "is_mean"]], pd.DataFrame({"metric": ["fid"], "tolerance": [0.5]}))
+    assert "REGRESSION" in out and planted.cell.iloc[0] in out
+    key = f"{table.cell.iloc[0]}|fid"
+    sizes = pd.DataFrame({"metric": ["fid"], "practical_size": [0.5]})
+    shifted = {**replicates, key: replicates[key] + 0.6}  # a real shift: every draw moved
+    report = compare(planted, table[["cell", "fid", "is_mean"]], sizes, shifted, replicates)
     assert report.regressed.sum() == 1 and report.difference.max() == pytest.approx(0.6)
+    noisy = {**replicates, key: replicates[key] + np.random.default_rng(0).normal(0, 2.0, len(replicates[key]))}
+    report = compare(planted, table[["cell", "fid", "is_mean"]], sizes, noisy, replicates)
+    assert report.regressed.sum() == 0, "a shift inside its paired interval is noise, not a regression"
 
 
 @pytest.mark.parametrize("args,message", [

@@ -58,6 +58,8 @@ INVALID = {
     "eval.features": ["clip"],
     "eval.reference_split": ["test"],
     "eval.inception_fid": ["sometimes"],
+    "eval.bootstrap": [10, 0, 2.5],
+    "eval.bootstrap_reference": ["yes"],
 }
 
 
