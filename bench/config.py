@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar
 
 from .errors import BenchError
@@ -218,6 +218,17 @@ class EvalSpec(Validated):
 
 
 @dataclass(frozen=True)
+class GuideSpec(Validated):
+    """The guide model of autoguidance: the main network and training with these changes (a smaller
+    width, fewer steps; p_uncond = 1 trains EDM2's unconditional guide). Trained and cached like any
+    model, and only for methods whose record needs a guide."""
+    SECTION: ClassVar[str] = "guide"
+    channels: int = spec_field(16, multiple_of(8), later=True)
+    steps: int = spec_field(500, count(1), later=True)
+    p_uncond: float = spec_field(0.2, interval(0, 1), later=True)
+
+
+@dataclass(frozen=True)
 class RunSpec:
     data: DataSpec = field(default_factory=DataSpec)
     net: NetSpec = field(default_factory=NetSpec)
@@ -226,6 +237,12 @@ class RunSpec:
     guidance: GuidanceSpec = field(default_factory=GuidanceSpec)
     classifier: ClassifierSpec = field(default_factory=ClassifierSpec)
     eval: EvalSpec = field(default_factory=EvalSpec)
+    guide: GuideSpec = field(default_factory=GuideSpec, metadata={"omit_default_from_hash": True})
+
+    def guide_net_and_train(self) -> tuple[NetSpec, TrainSpec]:
+        """The guide model's network and training: the main ones with the guide section's changes."""
+        return (replace(self.net, channels=self.guide.channels),
+                replace(self.train, steps=self.guide.steps, p_uncond=self.guide.p_uncond))
 
     def model_key(self) -> dict[str, Any]:
         """The part of the spec that identifies a trained diffusion model."""
@@ -238,7 +255,8 @@ def sections() -> dict[str, type]:
 
 
 def _hashed(f: dataclasses.Field, value: Any) -> bool:
-    return not (f.metadata.get("omit_default_from_hash") and value == f.default)
+    default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+    return not (f.metadata.get("omit_default_from_hash") and value == default)
 
 
 def _hash_value(f: dataclasses.Field, value: Any) -> Any:

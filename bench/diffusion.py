@@ -25,6 +25,13 @@ def lambda_of_u(u: torch.Tensor, lambda_min: float = LAMBDA_MIN, lambda_max: flo
     return -2.0 * torch.log(torch.tan(a * u + b))
 
 
+def u_of_lambda(lam: torch.Tensor, lambda_min: float = LAMBDA_MIN, lambda_max: float = LAMBDA_MAX) -> torch.Tensor:
+    """The inverse of lambda_of_u: u = (arctan(e^(-lambda/2)) - b) / a, 0 clean, 1 noisy."""
+    b = math.atan(math.exp(-lambda_max / 2))
+    a = math.atan(math.exp(-lambda_min / 2)) - b
+    return (torch.atan(torch.exp(-lam / 2)) - b) / a
+
+
 def alpha_sigma(lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """alpha_lambda = sqrt(sigmoid(lambda)), sigma_lambda = sqrt(sigmoid(-lambda))."""
     return torch.sigmoid(lam).sqrt(), torch.sigmoid(-lam).sqrt()

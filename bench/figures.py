@@ -21,17 +21,20 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .errors import BenchError  # noqa: E402
+from .config import RunSpec, from_dict  # noqa: E402
 from .paired import differences_from_unguided  # noqa: E402
-from .store import atomic_write_bytes, load_runs, notes_section  # noqa: E402
-from .verdicts import paper_claims  # noqa: E402
+from .pipeline import cell_columns  # noqa: E402
+from .store import atomic_write_bytes, load_runs, notes_section, read_json  # noqa: E402
+from .suites import Cell  # noqa: E402
+from .verdicts import paper_claims, paper_rows  # noqa: E402
 
 PAPER_TABLES = Path(__file__).resolve().parent.parent / "baselines" / "paper_tables.csv"
-ID_COLUMNS = ["cell", "method", "base", "noise_aware", "p_uncond", "w", "scale", "sampler", "steps", "seed", "num_samples"]
+ID_COLUMNS = ["cell", "method", "method_label", "strength_param", "strength", "base", "noise_aware", "p_uncond", "w", "scale", "sampler", "steps", "seed", "num_samples"]
 INTERVAL_METRICS = ["fid", "fid_inception", "fid_domain", "is_mean", "kid_mean", "precision", "recall", "class_accuracy"]
 EXTRAPOLATED = ["fid_inf", "fid_inf_se", "fid_inception_inf", "fid_inception_inf_se", "is_inf", "is_inf_se"]
 METRIC_COLUMNS = [*(c for m in INTERVAL_METRICS for c in (m, f"{m}_lo", f"{m}_hi")), *EXTRAPOLATED,
                   "fid_cleanfid", "fid_inception_cleanfid", "is_std", "bootstrap_draws", "evaluator_confidence", "guidance_classifier_accuracy", "guidance_classifier_confidence",
-                  "gap_accuracy", "gap_confidence", "images_per_second", "nfe_per_image", "classifier_evals_per_image",
+                  "gap_accuracy", "gap_confidence", "images_per_second", "nfe_per_image", "classifier_evals_per_image", "guide_evals_per_image",
                   "sampling_seconds", "network_seconds", "classifier_seconds", "other_seconds", "model_seconds",
                   "metrics_seconds", "extractor", "is_extractor", "inception_extractor", "domain_extractor", "run_id"]
 
@@ -61,10 +64,6 @@ def _default(table: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
     return table[(table.steps == steps) & (table.seed == seed)], steps, seed
 
 
-def _classifier_label(row: pd.Series) -> str:
-    return f"{'noisy' if row.noise_aware else 'clean'} clf → {row.base}"
-
-
 def _has_interval(data: pd.DataFrame, metric: str) -> bool:
     return f"{metric}_lo" in data and data[f"{metric}_lo"].notna().all()
 
@@ -83,9 +82,20 @@ def _error_bars(data: pd.DataFrame, metric: str) -> np.ndarray | None:
     return np.clip(np.vstack([data[metric] - data[f"{metric}_lo"], data[f"{metric}_hi"] - data[metric]]), 0, None)
 
 
+def _curves(main: pd.DataFrame):
+    """One curve per (method label, p_uncond), sorted by strength, labelled for a legend."""
+    several = main.p_uncond.nunique() > 1
+    for (label, p), group in main.groupby(["method_label", "p_uncond"], sort=True):
+        yield (f"{label}, p_uncond={p:g}" if several else label), group.sort_values("strength")
+
+
 def fig_quality_vs_strength(table: pd.DataFrame, path: Path) -> None:
+    """Left: the paper's CFG sweep against w, one line per p_uncond. Right: every other method
+    against its own strength parameter."""
     main, steps, _ = _default(table)
-    cfg, clf = main[main.method == "cfg"], main[main.method == "classifier"].copy()
+    cfg = paper_rows(main)
+    others = main.drop(cfg.index)
+    others = others[others.strength.notna()]
     palette = dict(zip(sorted(cfg.p_uncond.unique()), sns.color_palette("viridis", cfg.p_uncond.nunique())))
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     for row, metric, name in ((0, "fid", "FID (lower is better)"), (1, "is_mean", "IS")):
@@ -94,40 +104,28 @@ def fig_quality_vs_strength(table: pd.DataFrame, path: Path) -> None:
         axes[row, 0].set(xlabel="CFG guidance weight w (s = 1 + w)", ylabel=name)
         if len(cfg):
             axes[row, 0].legend(fontsize=7)
-        if len(clf):
-            for (noise_aware, base), group in clf.groupby(["noise_aware", "base"]):
-                _line_with_band(axes[row, 1], group, "scale", metric, marker="s",
-                                label=_classifier_label(group.iloc[0]))
-            ref = cfg[(cfg.w == 0) & (cfg.p_uncond == clf.p_uncond.iloc[0])][metric]
-            if len(ref):
-                axes[row, 1].axhline(ref.iloc[0], ls=":", c="grey", label="unguided (cond)")
-            axes[row, 1].set(xlabel="classifier guidance scale s", ylabel=name)
-            axes[row, 1].legend(fontsize=7)
+        for label, group in _curves(others):
+            _line_with_band(axes[row, 1], group, "strength", metric, marker="s",
+                            label=f"{label} ({group.strength_param.iloc[0]})")
+        axes[row, 1].set(xlabel="the method's strength (its parameter in the legend)", ylabel=name)
+        if len(others):
+            axes[row, 1].legend(fontsize=6)
     fig.suptitle(f"sample quality vs guidance strength (T = {steps}); bands: 95% bootstrap intervals")
     save_figure(fig, path)
 
 
 def fig_frontier(table: pd.DataFrame, path: Path) -> None:
     main, steps, _ = _default(table)
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-
-    def curve(group: pd.DataFrame, label: str, **style) -> None:
+    fig, ax = plt.subplots(figsize=(7, 5))
+    markers = "osD^v<>ph*X"
+    for k, (label, group) in enumerate(_curves(main[main.strength.notna()])):
         ax.errorbar(group.is_mean, group.fid, xerr=_error_bars(group, "is_mean"), yerr=_error_bars(group, "fid"),
-                    label=label, capsize=2, elinewidth=0.8, **style)
-
-    cfg = main[main.method == "cfg"].sort_values("w")
-    for p, group in cfg.groupby("p_uncond"):
-        curve(group, f"CFG p_uncond={p:g}", marker="o")
-        for _, r in group.iloc[[0, len(group) // 2, -1]].iterrows():
-            ax.annotate(f"w={r.w:g}", (r.is_mean, r.fid), fontsize=7, alpha=0.7)
-    clf = main[main.method == "classifier"]
-    for (noise_aware, base), group in clf.groupby(["noise_aware", "base"]):
-        curve(group.sort_values("scale"), f"{'noisy' if noise_aware else 'clean'} classifier → {base}", marker="s", ls="--")
-    for method, group in main[~main.method.isin(["cfg", "classifier"])].groupby("method"):
-        curve(group.sort_values("w"), method, marker="^", ls="-.")
+                    label=label, capsize=2, elinewidth=0.8, marker=markers[k % len(markers)], ls="-" if k < 10 else "--")
+        for _, r in group.iloc[[0, -1]].iterrows():
+            ax.annotate(f"{r.strength_param}={r.strength:g}", (r.is_mean, r.fid), fontsize=6, alpha=0.7)
     ax.set(xlabel="IS (evaluator logits)", ylabel="FID (evaluator features)",
            title=f"FID–IS frontier (T = {steps}); bars: 95% bootstrap intervals")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
     save_figure(fig, path)
 
 
@@ -141,31 +139,32 @@ def fig_paired_differences(table: pd.DataFrame, path: Path) -> None:
         return
     fig, axes = plt.subplots(1, len(diffs), figsize=(5.5 * len(diffs), 3.6), squeeze=False)
     for ax, (metric, d) in zip(axes[0], diffs.items()):
-        for p, group in d.groupby("p_uncond"):
+        for (method, p), group in d.groupby(["method", "p_uncond"]):
             group = group.sort_values("w")
             ax.errorbar(group.w, group.difference, yerr=np.vstack([group.difference - group.lo, group.hi - group.difference]),
-                        marker="o", capsize=2, label=f"p_uncond={p:g}")
+                        marker="o", capsize=2, label=f"{method}, p_uncond={p:g}")
         ax.axhline(0, c="grey", ls=":")
-        ax.set(xscale="symlog", xlabel="w", ylabel=f"{metric}(w) − {metric}(w = 0)")
+        ax.set(xscale="symlog", xlabel="strength", ylabel=f"{metric}(strength) − {metric}(0)")
         ax.legend(fontsize=7)
     fig.suptitle(f"paired differences from unguided sampling (T = {steps}), 95% paired bootstrap intervals")
     save_figure(fig, path)
 
 
+UNGUIDED = "unguided (strength 0)"
+
+
 def throughput_table(table: pd.DataFrame) -> pd.DataFrame:
-    """images/s per method at the default steps, and cost per image relative to unguided (cfg w = 0)."""
+    """images/s per method at the default steps, and cost per image relative to the unguided cells
+    (every method at strength 0, which evaluates the conditional model once per step)."""
     main, _, _ = _default(table)
-    main = main.copy()
-    main["group"] = main.apply(lambda r: "unguided (cfg w=0)" if r.method == "cfg" and r.w == 0 else
-                               "cfg w>0" if r.method == "cfg" else
-                               _classifier_label(r) if r.method == "classifier" else r.method, axis=1)
+    main = main.assign(group=np.where(main.strength.fillna(0) == 0, UNGUIDED, main.method_label))
     out = main.groupby("group").agg(images_per_second=("images_per_second", "median"),
                                     nfe_per_image=("nfe_per_image", "median"),
                                     classifier_evals_per_image=("classifier_evals_per_image", "median"),
                                     overhead_fraction=("other_seconds", "sum")).reset_index()
     network = main.groupby("group")[["network_seconds", "classifier_seconds"]].sum().sum(axis=1).values
     out["overhead_fraction"] = out.overhead_fraction.values / np.maximum(network, 1e-12)
-    unguided = out.loc[out.group == "unguided (cfg w=0)", "images_per_second"]
+    unguided = out.loc[out.group == UNGUIDED, "images_per_second"]
     out["cost_vs_unguided"] = unguided.iloc[0] / out.images_per_second if len(unguided) else np.nan
     return out.sort_values("cost_vs_unguided")
 
@@ -184,7 +183,7 @@ def fig_throughput(table: pd.DataFrame, path: Path) -> None:
 def fig_sample_grids(table: pd.DataFrame, path: Path, ws=(0.0, 0.3, 1.0, 4.0)) -> None:
     """The paper's qualitative figure: the same seeds at increasing w."""
     main, _, _ = _default(table)
-    cfg = main[main.method == "cfg"]
+    cfg = paper_rows(main)
     if cfg.empty:
         return
     cfg = cfg[cfg.p_uncond == (0.2 if 0.2 in set(cfg.p_uncond) else cfg.p_uncond.iloc[0])]
@@ -201,7 +200,8 @@ def fig_sample_grids(table: pd.DataFrame, path: Path, ws=(0.0, 0.3, 1.0, 4.0)) -
 
 def fig_steps(table: pd.DataFrame, path: Path) -> None:
     seed = int(table.seed.min())
-    cfg = table[(table.method == "cfg") & (table.seed == seed)]
+    cfg = paper_rows(table)
+    cfg = cfg[cfg.seed == seed]
     counts = cfg.groupby(["p_uncond", "w"]).steps.nunique()
     if counts.empty or counts.max() < 2:
         return
@@ -219,7 +219,7 @@ def fig_published_vs_ours(table: pd.DataFrame, path: Path) -> None:
     paper = pd.read_csv(PAPER_TABLES)
     paper = paper[paper.table == 1].rename(columns={"is": "is_mean"}).assign(source="paper ImageNet 64")
     main, _, _ = _default(table)
-    ours = main[main.method == "cfg"][["w", "p_uncond", "fid", "is_mean"]].assign(source="ours")
+    ours = paper_rows(main)[["w", "p_uncond", "fid", "is_mean"]].assign(source="ours")
     both = pd.concat([paper[["w", "p_uncond", "fid", "is_mean", "source"]], ours])
     grouped = both.groupby(["source", "p_uncond"])
     both["fid_norm"] = both.fid / grouped.fid.transform("min")
@@ -257,7 +257,7 @@ def _claim_lines(claims: list[dict]) -> list[str]:
 
 
 def _cfg_table(main: pd.DataFrame) -> pd.DataFrame:
-    cfg = main[main.method == "cfg"]
+    cfg = paper_rows(main)
     metrics = [m for m in ("fid", "fid_inception", "is_mean") if m in cfg and cfg[m].notna().any()]
     names = {"fid": "FID", "fid_inception": "Inception FID", "is_mean": "IS"}
     cells = cfg.assign(**{m: cfg.apply(with_interval, axis=1, metric=m) for m in metrics})
@@ -275,15 +275,28 @@ def _differences_table(main: pd.DataFrame) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame()
     both = pd.concat(parts)
-    out = both.pivot_table(index=["p_uncond", "w"], columns="metric", values="value", aggfunc="first", fill_value="")
+    out = both.pivot_table(index=["method", "p_uncond", "w"], columns="metric", values="value", aggfunc="first", fill_value="")
     return out.rename(columns=lambda m: f"{m}(w) − {m}(0)").reset_index()
+
+
+def _extrapolated_table(main: pd.DataFrame) -> pd.DataFrame:
+    """FID at N beside FID extrapolated to N -> infinity (± the fit's standard error), CFG cells."""
+    cfg = paper_rows(main)
+    pairs = [(m, f"{m}_inf") for m in ("fid", "fid_inception") if f"{m}_inf" in cfg and cfg[f"{m}_inf"].notna().any()]
+    if not pairs:
+        return pd.DataFrame()
+    out = cfg[["p_uncond", "w"]].copy()
+    for metric, inf in pairs:
+        out[f"{metric} at N"] = cfg[metric].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+        out[f"{metric}∞"] = [f"{v:.3f} ± {e:.3f}" if pd.notna(v) else "" for v, e in zip(cfg[inf], cfg[f"{inf}_se"])]
+    return out.sort_values(["p_uncond", "w"])
 
 
 def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list[str]) -> None:
     main, steps, seed = _default(table)
     clf_cols = ["cell", "scale", "fid", "is_mean", "class_accuracy", "guidance_classifier_confidence",
                 "evaluator_confidence", "gap_confidence", "images_per_second"]
-    clf = main[main.method == "classifier"]
+    clf = main[main.classifier_evals_per_image > 0]  # cells guided by the noisy classifier
     clf = clf.assign(**{m: clf.apply(with_interval, axis=1, metric=m) for m in ("fid", "is_mean", "class_accuracy")})
     clf = clf[[c for c in clf_cols if c in clf]]
     with_intervals = int(table.fid_lo.notna().sum()) if "fid_lo" in table else 0
@@ -311,6 +324,12 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
         lines += ["## Paired differences from unguided sampling", "",
                   "Each guided cell minus the w = 0 cell of the same p_uncond and seeds, with the paired 95% bootstrap "
                   "interval (the noise the two cells share cancels).", "", _markdown(differences), ""]
+    extrapolated = _extrapolated_table(main)
+    if len(extrapolated):
+        lines += ["## FID without its bias in N", "",
+                  "FID at N beside FID∞ (Chong & Forsyth 2020: FID on subsets of 8 sizes from N/5 to N, fitted "
+                  "against 1/N and read at 1/N = 0; ± the fit's standard error). The fit's points are in each "
+                  "cell's `metrics.json` (`fid_inf_points`).", "", _markdown(extrapolated), ""]
     if len(clf):
         lines += ["## Classifier guidance and the adversarial gap", "",
                   "`gap_confidence` = the guidance classifier's mean confidence on the samples minus the independent "
@@ -321,10 +340,20 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
     atomic_write_bytes(suite_dir / "report.md", ("\n".join(lines) + "\n").encode())
 
 
+def with_record_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """Method label and strength of every cell from its stored spec and the method records, so
+    cells stored before the records existed are labelled as new ones are."""
+    columns = [cell_columns(Cell(row.cell, from_dict(RunSpec, read_json(Path(row.run_dir) / "spec.json"))))
+               for row in table.itertuples()]
+    for key in ("method_label", "strength_param", "strength"):
+        table[key] = [c[key] for c in columns]
+    return table
+
+
 def build(suite: str, out: str | Path, extra: list[Path] = ()) -> list[str]:
     """Rebuild table.csv, figures/ and report.md of a suite; returns the figure names written."""
     suite_dir = Path(out) / suite
-    table = load_runs(suite_dir, *extra)
+    table = with_record_columns(load_runs(suite_dir, *extra))
     for column in METRIC_COLUMNS:  # metrics a suite's networks do not give (e.g. IS without a classifier) stay empty
         if column not in table:
             table[column] = np.nan

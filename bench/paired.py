@@ -42,18 +42,18 @@ class CellReplicates:
 
 
 def differences_from_unguided(table: pd.DataFrame, metric: str = "fid", replicates: CellReplicates | None = None) -> pd.DataFrame:
-    """Every CFG cell's `metric` minus that of its w = 0 partner (same p_uncond, steps and sample
-    seed), with the paired interval; empty where no cell has replicates."""
+    """Every guided cell's `metric` minus that of its strength-0 partner (same method, p_uncond,
+    steps and sample seed), with the paired interval; empty where no cell has replicates."""
     replicates = replicates or CellReplicates(table)
-    cfg = table[(table.method == "cfg") & table[metric].notna()] if metric in table else table.iloc[:0]
+    cells = table[table[metric].notna() & table.strength.notna()] if metric in table else table.iloc[:0]
     rows = []
-    for _, g in cfg.groupby(["p_uncond", "steps", "seed"]):
-        unguided = g[g.w == 0]
+    for (method, *_), g in cells.groupby(["method", "p_uncond", "steps", "seed"]):
+        unguided = g[g.strength == 0]
         if unguided.empty:
             continue
         base = unguided.iloc[0]
-        for _, cell in g[g.w > 0].iterrows():
+        for _, cell in g[g.strength > 0].iterrows():
             if (found := replicates.difference(cell, base, metric)) is not None:
-                rows.append({"p_uncond": cell.p_uncond, "steps": cell.steps, "seed": cell.seed, "w": cell.w,
-                             "metric": metric, **found})
+                rows.append({"method": method, "p_uncond": cell.p_uncond, "steps": cell.steps, "seed": cell.seed,
+                             "w": cell.strength, "metric": metric, **found})
     return pd.DataFrame(rows)

@@ -27,13 +27,14 @@ import torch
 
 from baselines.noisy_classifier import NoisyClassifier
 
+from .bootstrap import paired_interval
 from .config import NetSpec, SampleSpec
 from .envinfo import environment
 from .fastpath import NetworkRunner, fast_settings, native_bf16
 from .guidance import CountedNet, GuidanceContext, make_guidance
 from .pipeline import run_suite
 from .samplers import sample
-from .store import atomic_write_bytes, notes_section
+from .store import atomic_write_bytes, notes_section, read_replicates
 from .unet import UNet
 
 MNIST_NET = NetSpec(channels=16, channel_mult=(1, 2, 2), attention_levels=(2,))  # the mnist suite's network
@@ -156,20 +157,26 @@ def ratios(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def quality_comparison(results: Path) -> pd.DataFrame:
-    """The ci suite with fp32, --fast and bf16 forced; differences in units of the seed sd."""
+    """The ci suite with fp32, --fast and bf16 forced: each variant minus fp32 with its paired 95%
+    bootstrap interval (same seeds, same draws), and in units of the metric's seed sd."""
     variants = {"fp32": {}, "fast": {"fast": True}, "bf16": {"fast": True, "overrides": ["sample.precision=bf16"]}}
-    tables = {}
+    tables, replicates = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, options in variants.items():
             tables[name] = run_suite("ci", Path(tmp) / name, quiet=True, **options).set_index("cell")
-    sd = pd.read_csv(results / "ci" / "tolerances.csv").set_index("metric").seed_sd
+            replicates[name] = {cell: read_replicates(Path(tmp) / name / "ci" / "runs" / run_id)
+                                for cell, run_id in tables[name].run_id.items()}
+    sd = pd.read_csv(results / "ci" / "tolerances.csv").set_index("metric").practical_size
     rows = []
     for cell in tables["fp32"].index:
         for metric in QUALITY_METRICS:
             row = {"cell": cell, "metric": metric, "fp32": tables["fp32"].at[cell, metric], "seed_sd": sd[metric]}
             for name in ("fast", "bf16"):
-                row[name] = tables[name].at[cell, metric]
-                row[f"{name}_minus_fp32_in_sd"] = (row[name] - row["fp32"]) / sd[metric]
+                diff, lo, hi = paired_interval(tables[name].at[cell, metric], row["fp32"],
+                                               replicates[name][cell][metric], replicates["fp32"][cell][metric])
+                row.update({name: tables[name].at[cell, metric], f"{name}_minus_fp32": diff,
+                            f"{name}_minus_fp32_lo": lo, f"{name}_minus_fp32_hi": hi,
+                            f"{name}_minus_fp32_in_sd": diff / sd[metric]})
             rows.append(row)
     for cell in tables["fp32"].index:  # throughput beside: the ratio to fp32, not in sd units
         row = {"cell": cell, "metric": "images_per_second", "fp32": tables["fp32"].at[cell, "images_per_second"]}

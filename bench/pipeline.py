@@ -35,7 +35,7 @@ from .envinfo import environment
 from .fastpath import fast_settings
 from .features import FEATURES
 from .grids import save_grid
-from .guidance import CountedNet, GuidanceContext, make_guidance
+from .guidance import describe, make_guidance, method_needs, stub_context
 from .metrics import check_sample_count
 from .sampling import sample_cell
 from .scoring import CellExtractors, cell_extractors, sample_features, score_features
@@ -51,8 +51,15 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _stub_net(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return torch.zeros_like(z)
+def cell_columns(cell: Cell) -> dict:
+    """Tidy identifying columns for the suite's table: the guidance record's (method, label,
+    strength), the classifier's kind where the method uses one, and the sampling setup."""
+    spec = cell.spec
+    guidance = describe(spec.guidance)
+    if "classifier" in method_needs(spec.guidance.method, spec.guidance.kwargs()):
+        guidance["method_label"] += f", {'noisy' if spec.classifier.noise_aware else 'clean'} classifier"
+    return {**guidance, "p_uncond": spec.train.p_uncond, "sampler": spec.sample.sampler, "steps": spec.sample.steps,
+            "dataset": spec.data.name}
 
 
 def validate_cells(cells: Sequence[Cell]) -> None:
@@ -70,8 +77,7 @@ def validate_cells(cells: Sequence[Cell]) -> None:
         if side % factor:
             raise SpecError(f"data.size={spec.data.size}: images of side {side} cannot be halved {factor.bit_length() - 1} "
                             f"times by a network with net.channel_mult={list(spec.net.channel_mult)}; use a multiple of {factor}")
-        ctx = GuidanceContext(CountedNet(_stub_net), 10, CountedNet(_stub_net))
-        make_guidance(spec.guidance.method, ctx, **spec.guidance.kwargs())
+        make_guidance(spec.guidance.method, stub_context(), **spec.guidance.kwargs())
         kind = FEATURES[spec.eval.features]
         if kind.full_rank:
             check_sample_count(spec.sample.num_samples, kind.feature_dim)
@@ -112,10 +118,12 @@ def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, *, device: s
     t0 = time.perf_counter()
     model = train_diffusion(spec.data, spec.net, spec.train, device=device, quiet=quiet)
     classifier = guidance_classifier(spec, run_dir.parent.parent, device=device, quiet=quiet)
+    guide = (train_diffusion(spec.data, *spec.guide_net_and_train(), device=device, quiet=quiet)
+             if "guide" in method_needs(spec.guidance.method, spec.guidance.kwargs()) else None)
     train_seconds = time.perf_counter() - t0
     seeds = distributed.shard(range(spec.sample.seed, spec.sample.seed + spec.sample.num_samples))
     result = sample_cell(spec, model, dataset.shape, dataset.num_classes, device=device, quiet=quiet, seeds=seeds,
-                         classifier=classifier.log_prob_grad)
+                         classifier=classifier.log_prob_grad, guide=guide)
     t1 = time.perf_counter()
     images = to_uint8(result.images)
     feats = sample_features(extractors, images, device)
@@ -135,7 +143,7 @@ def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, *, device: s
         quality.update(adversarial_gap(classifier, images, labels, quality))
         quality["metrics_seconds"] = timings.pop("extract_seconds") + time.perf_counter() - t2
         metrics = {"cell": cell.name, "run_id": cell.run_id, "spec_hash": stable_hash(spec),
-                   "model_seconds": train_seconds, **cell.columns(), "device": device, **timings, **quality}
+                   "model_seconds": train_seconds, **cell_columns(cell), "device": device, **timings, **quality}
         atomic_write_json(run_dir / "env.json", {**environment(device), "world_size": distributed.world_size(),
                                                  "extractor": quality["extractor"],
                                                  "extractor_sha256": quality["extractor_sha256"]})
@@ -153,7 +161,7 @@ def combine_timings(per_rank: list[dict], extract_seconds: list[float]) -> dict:
            "extract_seconds": max(extract_seconds)}
     for key in ("network_seconds", "classifier_seconds"):
         out[key] = sum(t[key] for t in per_rank) / len(per_rank)
-    for key in ("nfe_per_image", "classifier_evals_per_image"):
+    for key in ("nfe_per_image", "classifier_evals_per_image", "guide_evals_per_image"):
         out[key] = sum(t[key] * t["sampled_images"] for t in per_rank) / n
     out["other_seconds"] = wall - out["network_seconds"] - out["classifier_seconds"]
     return out

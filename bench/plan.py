@@ -12,20 +12,17 @@ import pandas as pd
 import torch
 
 from .data import nominal_shape
+from .guidance import count_evaluations, method_needs
 from .suites import Cell
 from .unet import UNet
 
 
-def nfe_per_image(cell: Cell) -> tuple[int, int]:
-    """(diffusion-network evaluations, classifier forward+backward passes) per image."""
-    spec = cell.spec
-    params = spec.guidance.kwargs()
-    steps = spec.sample.steps
-    if spec.guidance.method == "cfg":
-        return steps * (2 if params.get("w", 0.0) != 0 else 1), 0
-    if spec.guidance.method == "classifier":
-        return steps, steps if params.get("scale", 1.0) != 0 else 0
-    return steps, 0
+def nfe_per_image(cell: Cell) -> tuple[float, float]:
+    """(diffusion-network evaluations, classifier forward+backward passes) per image, counted by
+    running the cell's method through its sampler against stubs (bench/guidance/registry.py)."""
+    s = cell.spec.sample
+    counted = count_evaluations(cell.spec.guidance, steps=s.steps, sampler=s.sampler, v=s.v, clip_x=s.clip_x)
+    return counted["nfe"], counted["classifier_evals"]
 
 
 def seconds_per_nfe(cell: Cell, device: str, repeats: int = 1) -> float:
@@ -57,9 +54,14 @@ def plan(cells: list[Cell], device: str) -> pd.DataFrame:
         if key not in timing:
             timing[key] = seconds_per_nfe(cell, device)
         nfe, clf = nfe_per_image(cell)
-        model_key = repr(s.model_key())
-        train_nfe = 0 if model_key in trained else 3 * s.train.steps * s.train.batch_size
-        trained.add(model_key)
+        models = [(s.net, s.train)]
+        if "guide" in method_needs(s.guidance.method, s.guidance.kwargs()):
+            models.append(s.guide_net_and_train())  # costed as a main-size network: an upper bound
+        train_nfe = 0
+        for net, train in models:
+            key_ = repr((s.data, net, train))
+            train_nfe += 0 if key_ in trained else 3 * train.steps * train.batch_size
+            trained.add(key_)
         # a classifier pass (forward + backward) is costed as 3 network evaluations
         total_nfe = s.sample.num_samples * (nfe + 3 * clf)
         rows.append({"cell": cell.name, "samples": s.sample.num_samples, "nfe_per_image": nfe,

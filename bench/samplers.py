@@ -1,6 +1,9 @@
 """Samplers over the lambda grid at uniformly spaced u (Ho & Salimans, section 2 / appendix).
 
-Both take only eps_fn(z, lam, labels) -> eps and know nothing about guidance.
+Both take only eps_fn(z, lam, labels) -> eps and know nothing about guidance. An eps_fn may instead
+return a pair (eps, eps_renoise): x_hat comes from eps, and the step treats z as
+alpha x_hat + sigma eps_renoise (with x_hat before clipping), i.e. z + sigma (eps_renoise - eps);
+with eps_renoise = eps that is z itself, so a pair of equal eps is exactly the single eps.
 
 Ancestral step from lambda to a less noisy lambda' (lambda < lambda'), r = e^(lambda - lambda'):
     mu = r (alpha'/alpha) z + (1 - r) alpha' x_hat
@@ -96,19 +99,28 @@ def sample(eps_fn: EpsFn, shape: tuple[int, ...], seeds: Sequence[int], num_clas
     # alpha, sigma of each evaluated level as Python floats, so the loop builds no host tensors
     alpha_sigmas = [tuple(t.item() for t in alpha_sigma(torch.tensor(c[0], dtype=torch.float64))) for c in coefficients]
 
-    def predict(z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        eps = eps_fn(z, lam_batches[k], labels).to(dtype)
+    def predict(z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x_hat, the eps the step renoises with, the z the step starts from)."""
+        out = eps_fn(z, lam_batches[k], labels)
+        if isinstance(out, tuple):  # (eps for x_hat, eps to renoise with), e.g. CFG++
+            eps, renoise = out[0].to(dtype), out[1].to(dtype)
+            x_hat = x_from_eps(z, lam_batches[k], eps)
+            x_hat = x_hat.clamp(-1.0, 1.0) if clip_x else x_hat
+            alpha, sigma = alpha_sigmas[k]
+            z = z + sigma * (renoise - eps)  # alpha x_hat + sigma renoise, with x_hat before clipping
+            return x_hat, (z - alpha * x_hat) / sigma if clip_x else renoise, z
+        eps = out.to(dtype)
         x_hat = x_from_eps(z, lam_batches[k], eps)
         if not clip_x:
-            return x_hat, eps
+            return x_hat, eps, z
         x_hat = x_hat.clamp(-1.0, 1.0)
         if sampler != "ddim":
-            return x_hat, eps
+            return x_hat, eps, z
         alpha, sigma = alpha_sigmas[k]
-        return x_hat, (z - alpha * x_hat) / sigma
+        return x_hat, (z - alpha * x_hat) / sigma, z
 
     for k, (_, coef_z, coef_x, coef_eps, std) in enumerate(coefficients[:-1]):
-        x_hat, eps = predict(z, k)
+        x_hat, eps, z = predict(z, k)
         if sampler == "ddim":
             z = coef_x * x_hat + coef_eps * eps
         else:

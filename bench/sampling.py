@@ -23,6 +23,7 @@ class SampleResult:
     nfe_per_image: float
     classifier_seconds: float = 0.0
     classifier_evals_per_image: float = 0.0
+    guide_evals_per_image: float = 0.0
     network: dict | None = None  # NetworkRunner.describe(): dtype, memory format, compiled
 
     def timings(self) -> dict[str, float]:
@@ -36,18 +37,29 @@ class SampleResult:
             "other_seconds": self.seconds - self.network_seconds - self.classifier_seconds,
             "nfe_per_image": self.nfe_per_image,
             "classifier_evals_per_image": self.classifier_evals_per_image,
+            "guide_evals_per_image": self.guide_evals_per_image,
             **(self.network or {}),
         }
 
 
+def _guide_net(guide: torch.nn.Module, spec: RunSpec, num_classes: int, device: str) -> Callable[..., torch.Tensor]:
+    """The guide as the methods call it: an unconditional guide (guide.p_uncond = 1) gets the null label."""
+    runner = NetworkRunner(guide, spec.sample, device)
+    if spec.guide.p_uncond < 1:
+        return runner
+    return lambda z, lam, labels: runner(z, lam, torch.full_like(labels, num_classes))
+
+
 def sample_cell(spec: RunSpec, model: torch.nn.Module, shape: tuple[int, ...], num_classes: int, *,
-                classifier: Callable[..., torch.Tensor] | None = None, device: str = "cpu", quiet: bool = False,
-                seeds: range | None = None) -> SampleResult:
+                classifier: Callable[..., torch.Tensor] | None = None, guide: torch.nn.Module | None = None,
+                device: str = "cpu", quiet: bool = False, seeds: range | None = None) -> SampleResult:
     """Samples for seeds spec.sample.seed .. + num_samples (or the given range), in batches.
-    `classifier(z, lam, labels)` returns grad_z log p(y|z) for classifier guidance."""
+    `classifier(z, lam, labels)` returns grad_z log p(y|z) for classifier guidance; `guide` is the
+    guide model of autoguidance. NFE count the model's and the guide's evaluations."""
     s = spec.sample
     runner = NetworkRunner(model, s, device)
-    ctx = GuidanceContext(CountedNet(runner), num_classes, CountedNet(classifier) if classifier is not None else None)
+    ctx = GuidanceContext(CountedNet(runner), num_classes, CountedNet(classifier) if classifier is not None else None,
+                          CountedNet(_guide_net(guide, spec, num_classes, device)) if guide is not None else None)
     eps_fn = make_guidance(spec.guidance.method, ctx, **spec.guidance.kwargs())
     seeds = seeds if seeds is not None else range(s.seed, s.seed + s.num_samples)
     images, labels = [], []
@@ -60,6 +72,8 @@ def sample_cell(spec: RunSpec, model: torch.nn.Module, shape: tuple[int, ...], n
         labels.append(y.cpu())
     seconds = time.perf_counter() - start
     n = len(seeds)
-    clf = ctx.classifier
-    return SampleResult(torch.cat(images), torch.cat(labels), seconds, ctx.model.seconds, ctx.model.rows / n,
-                        clf.seconds if clf else 0.0, clf.rows / n if clf else 0.0, runner.describe())
+    clf, guide_net = ctx.classifier, ctx.guide
+    guide_rows, guide_seconds = (guide_net.rows, guide_net.seconds) if guide_net else (0, 0.0)
+    return SampleResult(torch.cat(images), torch.cat(labels), seconds, ctx.model.seconds + guide_seconds,
+                        (ctx.model.rows + guide_rows) / n, clf.seconds if clf else 0.0, clf.rows / n if clf else 0.0,
+                        guide_rows / n, runner.describe())

@@ -188,6 +188,9 @@ def load_runs(*suite_dirs: Path) -> pd.DataFrame:
             metrics.update(base=params.get("base"), noise_aware=spec["classifier"]["noise_aware"],
                            seed=spec["sample"]["seed"], grid=str(metrics_path.parent / "grid.png"),
                            run_dir=str(metrics_path.parent))
+            # cells stored before method records carried these columns
+            metrics.setdefault("strength", metrics.get("w") if metrics.get("w") is not None else metrics.get("scale"))
+            metrics.setdefault("method_label", metrics["method"])
             rows[metrics["run_id"]] = metrics
     if not rows:
         raise ResultsError(f"no finished runs under {', '.join(str(d) for d in suite_dirs)}")

@@ -24,14 +24,6 @@ class Cell:
     def run_id(self) -> str:
         return f"{self.name}-{stable_hash(self.spec, 8)}"
 
-    def columns(self) -> dict:
-        """Tidy identifying columns for the suite's table: one row per cell."""
-        params = self.spec.guidance.kwargs()
-        w = params.get("w", dict(params.get("inner_params", ())).get("w"))
-        return {"method": self.spec.guidance.method, "p_uncond": self.spec.train.p_uncond,
-                "w": w, "scale": params.get("scale"), "sampler": self.spec.sample.sampler,
-                "steps": self.spec.sample.steps, "dataset": self.spec.data.name}
-
 
 @dataclass(frozen=True)
 class Suite:

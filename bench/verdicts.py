@@ -22,11 +22,18 @@ from .bootstrap import LEVEL, interval
 from .paired import CellReplicates
 
 TEST = f"paired basic bootstrap, {LEVEL:.0%}"
+PAPER_METHOD = "cfg"  # the method whose claims these are
+
+
+def paper_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The cells of the paper's method (CFG), whose sweeps the paper's figures and claims are about."""
+    return table[table.method == PAPER_METHOD]
 
 
 def _main(table: pd.DataFrame) -> pd.DataFrame:
     steps, seed = int(table.steps.mode().iloc[0]), int(table.seed.min())
-    return table[(table.method == "cfg") & (table.steps == steps) & (table.seed == seed)]
+    cfg = paper_rows(table)
+    return cfg[(cfg.steps == steps) & (cfg.seed == seed)]
 
 
 def _fmt(d: dict) -> str:
@@ -106,7 +113,8 @@ def frontier(cfg: pd.DataFrame, reps: CellReplicates, metric: str) -> dict:
 
 def more_steps(table: pd.DataFrame, reps: CellReplicates, metric: str) -> dict | None:
     seed = int(table.seed.min())
-    runs = table[(table.method == "cfg") & (table.seed == seed)]
+    runs = paper_rows(table)
+    runs = runs[runs.seed == seed]
     counts = runs.groupby(["p_uncond", "w"]).steps.nunique()
     if counts.max() < 3:
         return None

@@ -127,3 +127,15 @@ def test_interval_ignores_failed_draws_and_respects_bounds():
     lo, hi = interval(0.99, np.array([0.97, 0.98, 0.99, 1.0, np.nan]), bounds=(0, 1))
     assert hi <= 1 and lo < 0.99
     assert np.isnan(interval(1.0, np.array([np.nan]))[0])
+
+
+def test_resampling_the_reference_widens_the_interval_when_the_reference_is_small():
+    torch.manual_seed(6)
+    x, y = torch.randn(300, 4) + 0.3, torch.randn(150, 4)
+    point = fid_and_stats(x, y)["fid"]
+    fixed, both = CellUncertainty(300, draws=100), CellUncertainty(300, draws=100, resample_reference=True)
+    fixed.frechet("fid", point, x, y)
+    both.frechet("fid", point, x, y)
+    assert both.columns["bootstrap_reference"] and not fixed.columns["bootstrap_reference"]
+    width = {name: cell.columns["fid_hi"] - cell.columns["fid_lo"] for name, cell in (("fixed", fixed), ("both", both))}
+    assert width["both"] > 1.2 * width["fixed"]

@@ -71,5 +71,5 @@ def test_registry_errors_list_known_names(net):
     with pytest.raises(GuidanceError, match=r"valid: \['w', 'two_pass'\]"):
         make_guidance("cfg", ctx_for(net), scale=2.0)
     with pytest.raises(ValueError, match="already registered"):
-        register_guidance("cfg")(lambda ctx: None)
+        register_guidance("cfg", label="CFG again")(lambda ctx: None)
     assert {"cfg", "cond", "uncond"} <= set(guidance_names())

@@ -15,6 +15,8 @@ LAYERS = {
         "baselines.noisy_classifier"],
     2: ["bench.samplers", "bench.guidance", "bench.guidance.base", "bench.guidance.registry", "bench.guidance.basic",
         "bench.guidance.cfg", "bench.guidance.apg", "bench.guidance.interval", "bench.guidance.classifier",
+        "bench.guidance.autoguidance", "bench.guidance.cfgpp", "bench.guidance.cfg_zero_star", "bench.guidance.rescaled",
+        "bench.guidance.schedule",
         "bench.sampling"],
     3: ["bench.inception", "bench.features"],
     4: ["bench.metrics", "bench.bootstrap", "bench.extrapolate", "bench.uncertainty", "bench.scoring", "bench.paired",

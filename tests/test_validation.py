@@ -60,6 +60,9 @@ INVALID = {
     "eval.inception_fid": ["sometimes"],
     "eval.bootstrap": [10, 0, 2.5],
     "eval.bootstrap_reference": ["yes"],
+    "guide.channels": [12, 0],
+    "guide.steps": [0],
+    "guide.p_uncond": [1.5, -0.1],
 }
 
 

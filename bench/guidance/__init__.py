@@ -7,9 +7,11 @@ NFE, a classifier forward and backward pass is counted separately.
 """
 from __future__ import annotations
 
-from . import apg, basic, cfg, classifier, interval  # noqa: F401  (each registers its method)
+from . import (apg, autoguidance, basic, cfg, cfg_zero_star, cfgpp, classifier, interval,  # noqa: F401  (each registers its method)
+               rescaled, schedule)
 from .base import CountedNet, GuidanceContext
-from .registry import GuidanceError, check_params, guidance_names, guidance_params, make_guidance, register_guidance
+from .registry import (METHODS, GuidanceError, check_params, count_evaluations, describe, guidance_names, guidance_params,
+                       make_guidance, method_needs, register_guidance, stub_context)
 
-__all__ = ["CountedNet", "GuidanceContext", "GuidanceError", "check_params", "guidance_names", "guidance_params",
-           "make_guidance", "register_guidance"]
+__all__ = ["METHODS", "CountedNet", "GuidanceContext", "GuidanceError", "check_params", "count_evaluations", "describe",
+           "guidance_names", "guidance_params", "make_guidance", "method_needs", "register_guidance", "stub_context"]

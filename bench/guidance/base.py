@@ -48,10 +48,12 @@ class CountedNet:
 class GuidanceContext:
     """The trained pieces a method may use. `classifier(z, lam, labels)` returns
     grad_z log p(y | z, lambda) of a noisy classifier (None when none is trained); its
-    CountedNet times forward and backward together."""
+    CountedNet times forward and backward together. `guide(z, lam, labels)` is the guide model of
+    autoguidance (None when the method needs none); an unconditional guide ignores the labels."""
     model: CountedNet
     num_classes: int
     classifier: CountedNet | None = None
+    guide: CountedNet | None = None
 
     @property
     def null_index(self) -> int:

@@ -5,13 +5,13 @@ from .base import GuidanceContext
 from .registry import register_guidance
 
 
-@register_guidance("cond")
+@register_guidance("cond", label="conditional (unguided)")
 def conditional(ctx: GuidanceContext):
     """eps_theta(z, c): the class-conditional model, no guidance (equals cfg at w = 0)."""
     return ctx.model
 
 
-@register_guidance("uncond")
+@register_guidance("uncond", label="unconditional")
 def unconditional(ctx: GuidanceContext):
     """eps_theta(z, null): the jointly trained unconditional model; the requested label is ignored."""
     return lambda z, lam, labels: ctx.model(z, lam, ctx.null_labels(labels))

@@ -16,12 +16,10 @@ from .registry import GuidanceError, register_guidance
 BASES = ("cond", "uncond")
 
 
-@register_guidance("classifier")
+@register_guidance("classifier", label="classifier guidance ({base})", strength="scale", needs=("classifier",))
 def classifier_guidance(ctx: GuidanceContext, scale: float = 1.0, base: str = "cond"):
     if base not in BASES:
         raise GuidanceError(f"classifier guidance base {base!r} unknown; valid: {', '.join(BASES)}")
-    if ctx.classifier is None and scale != 0:
-        raise GuidanceError("classifier guidance needs a trained noisy classifier in the guidance context")
 
     def eps_fn(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         eps = ctx.model(z, lam, labels if base == "cond" else ctx.null_labels(labels))

@@ -17,7 +17,7 @@ from .base import GuidanceContext
 from .registry import make_guidance, register_guidance
 
 
-@register_guidance("interval")
+@register_guidance("interval", label="interval", wraps=True)
 def guidance_interval(ctx: GuidanceContext, inner: str = "cfg", inner_params: tuple = (("w", 1.0),),
                       lambda_low: float = -2 * math.log(5.42), lambda_high: float = -2 * math.log(0.28)):
     guided = make_guidance(inner, ctx, **dict(inner_params))

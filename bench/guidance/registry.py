@@ -1,29 +1,69 @@
-"""The guidance registry: name -> factory(ctx, **params) -> eps_fn(z, lam, labels).
+"""The guidance registry: one record per method, the one place that says what a method is.
 
-A method's parameters are its factory's keyword arguments; their defaults say their kind
-(a number, a flag, a name), and `check_params` holds every value to that kind, so a bad
-`guidance.params` stops before any work.
+A record holds the factory(ctx, **params) -> eps_fn(z, lam, labels), the name of its strength
+parameter (None for the unguided baselines), what it needs besides the model (a noisy classifier,
+a guide model), whether it wraps another method (`inner`, `inner_params`: then its strength and
+needs are the inner method's too), and its display label. A method's parameters are its factory's
+keyword arguments; their defaults say their kind (a number, a flag, a name), and `check_params`
+holds every value to that kind, so a bad `guidance.params` stops before any work.
+
+Network evaluations are never written down per method: `count_evaluations` runs the method's
+eps_fn through the real sampler over the real lambda grid against counting stubs, so a plan
+counts exactly what a run will evaluate.
 """
 from __future__ import annotations
 
 import inspect
 import math
+from dataclasses import dataclass
 from typing import Any, Callable
 
+import torch
+
+from ..config import GuidanceSpec
 from ..errors import BenchError
 from ..registry import Registry
-from .base import GuidanceContext
+from ..samplers import sample
+from .base import CountedNet, GuidanceContext
 
 EpsFn = Callable[..., Any]
 Factory = Callable[..., EpsFn]
+NEEDS = ("classifier", "guide")
 
 
 class GuidanceError(BenchError, ValueError):
-    """Unknown method, parameter or parameter value; the message lists what is valid."""
+    """Unknown method, parameter or parameter value, or a missing need; the message lists what is valid."""
 
 
-METHODS: Registry[Factory] = Registry("guidance method", "methods", GuidanceError)
-register_guidance = METHODS.register
+@dataclass(frozen=True)
+class Method:
+    name: str
+    factory: Factory
+    label: str
+    strength: str | None = None  # the parameter that sets how strongly it guides
+    needs: frozenset[str] = frozenset()
+    wraps: bool = False  # takes `inner` and `inner_params`
+
+    def params(self) -> list[str]:
+        return [p for p in inspect.signature(self.factory).parameters if p != "ctx"]
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in inspect.signature(self.factory).parameters.values() if p.name != "ctx"}
+
+
+METHODS: Registry[Method] = Registry("guidance method", "methods", GuidanceError)
+
+
+def register_guidance(name: str, *, label: str, strength: str | None = None, needs: tuple[str, ...] = (),
+                      wraps: bool = False) -> Callable[[Factory], Factory]:
+    unknown = set(needs) - set(NEEDS)
+    if unknown:
+        raise ValueError(f"method {name!r}: unknown needs {sorted(unknown)}; valid: {NEEDS}")
+
+    def add(factory: Factory) -> Factory:
+        METHODS.add(name, Method(name, factory, label, strength, frozenset(needs), wraps))
+        return factory
+    return add
 
 
 def guidance_names() -> list[str]:
@@ -31,7 +71,7 @@ def guidance_names() -> list[str]:
 
 
 def guidance_params(name: str) -> list[str]:
-    return [p for p in inspect.signature(METHODS[name]).parameters if p != "ctx"]
+    return METHODS[name].params()
 
 
 def _kind_ok(default: Any, value: Any) -> tuple[bool, str]:
@@ -46,19 +86,94 @@ def _kind_ok(default: Any, value: Any) -> tuple[bool, str]:
 
 
 def check_params(name: str, params: dict[str, Any]) -> None:
-    """Every parameter is one the method takes, and of its kind."""
-    signature = inspect.signature(METHODS[name]).parameters
-    valid = guidance_params(name)
+    """Every parameter is one the method takes, and of its kind; a wrapper's inner method too."""
+    method = METHODS[name]
+    defaults, valid = method.defaults(), method.params()
     unknown = set(params) - set(valid)
     if unknown:
         raise GuidanceError(f"guidance {name!r} got unknown parameters {sorted(unknown)}; valid: {valid}")
     for key, value in params.items():
-        ok, words = _kind_ok(signature[key].default, value)
+        ok, words = _kind_ok(defaults[key], value)
         if not ok:
             raise GuidanceError(f"guidance {name!r}: parameter {key}={value!r} is not valid: expected {words}")
+    if method.wraps:
+        inner = _inner(method, params)
+        check_params(inner[0], inner[1])
+
+
+def _inner(method: Method, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    merged = {**method.defaults(), **params}
+    return merged["inner"], dict(merged["inner_params"])
+
+
+def resolved(name: str, params: dict[str, Any]) -> list[tuple[Method, dict[str, Any]]]:
+    """The method and, for wrappers, the methods inside it, outermost first."""
+    method = METHODS[name]
+    chain = [(method, params)]
+    if method.wraps:
+        chain += resolved(*_inner(method, params))
+    return chain
+
+
+def method_needs(name: str, params: dict[str, Any]) -> frozenset[str]:
+    """What the method (with whatever it wraps) needs besides the diffusion model."""
+    return frozenset().union(*(m.needs for m, _ in resolved(name, params)))
+
+
+def strength(name: str, params: dict[str, Any]) -> tuple[str | None, float | None]:
+    """(parameter name, value) of the strength that sets the method's guidance, looked up through wrappers."""
+    for method, p in resolved(name, params):
+        if method.strength is not None:
+            return method.strength, {**method.defaults(), **p}[method.strength]
+    return None, None
+
+
+def label(name: str, params: dict[str, Any]) -> str:
+    """Display label: each record's label (a format string over its parameters), outermost first."""
+    return " + ".join(method.label.format(**{**method.defaults(), **p}) for method, p in resolved(name, params))
+
+
+def describe(guidance: GuidanceSpec) -> dict[str, Any]:
+    """The table columns of a cell's guidance: method, label, strength (and `w` / `scale`, the
+    paper's names, where the strength parameter has that name)."""
+    params = guidance.kwargs()
+    param, value = strength(guidance.method, params)
+    return {"method": guidance.method, "method_label": label(guidance.method, params), "strength_param": param,
+            "strength": value, "w": value if param == "w" else None, "scale": value if param == "scale" else None}
 
 
 def make_guidance(name: str, ctx: GuidanceContext, **params: Any) -> EpsFn:
     """Build the eps_fn of method `name` with its parameters (each method documents its own)."""
     check_params(name, params)
-    return METHODS[name](ctx, **params)
+    eps_fn = METHODS[name].factory(ctx, **params)  # the factory checks its parameters' values
+    missing = sorted(need for need in method_needs(name, params) if getattr(ctx, need) is None)
+    if missing and not _unguided(name, params):
+        raise GuidanceError(f"guidance {label(name, params)!r} needs {', '.join(missing)}, which this run does not "
+                            f"provide")
+    return eps_fn
+
+
+def _unguided(name: str, params: dict[str, Any]) -> bool:
+    return strength(name, params)[1] == 0
+
+
+def _stub(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(z)
+
+
+def stub_context(num_classes: int = 10, needs: frozenset[str] = frozenset(NEEDS)) -> GuidanceContext:
+    """A context of counting stubs (each returns zeros) with every need present."""
+    return GuidanceContext(CountedNet(_stub), num_classes, CountedNet(_stub) if "classifier" in needs else None,
+                           CountedNet(_stub) if "guide" in needs else None)
+
+
+def count_evaluations(guidance: GuidanceSpec, *, steps: int, sampler: str, v: float = 0.3,
+                      clip_x: bool = True) -> dict[str, float]:
+    """Per image: diffusion-network evaluations (`nfe`: the model's and the guide's), the guide's
+    alone, and classifier forward+backward passes, counted by sampling 2 tiny images with stubs."""
+    ctx = stub_context()
+    eps_fn = make_guidance(guidance.method, ctx, **guidance.kwargs())
+    images = 2
+    sample(eps_fn, (1, 8, 8), range(images), ctx.num_classes, sampler=sampler, steps=steps, v=v, clip_x=clip_x)
+    return {"nfe": (ctx.model.rows + ctx.guide.rows) / images, "guide_evals": ctx.guide.rows / images,
+            "classifier_evals": ctx.classifier.rows / images}

@@ -1,0 +1,32 @@
+"""Rescaled CFG (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed",
+sec. 3.4, eqs. 15-16), applied to eps as diffusers' `guidance_rescale` does:
+    eps_cfg = eps_u + (1 + w) (eps_c - eps_u)
+    eps_rescaled = eps_cfg * std(eps_c) / std(eps_cfg)        (std per sample, over all pixels)
+    eps = phi eps_rescaled + (1 - phi) eps_cfg
+phi = 0 is CFG; the paper recommends phi = 0.7.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import GuidanceContext, cond_and_uncond
+from .registry import register_guidance
+
+
+def _std(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(1).std(dim=1).reshape(-1, *([1] * (x.dim() - 1)))
+
+
+@register_guidance("rescaled_cfg", label="rescaled CFG", strength="w")
+def rescaled_cfg(ctx: GuidanceContext, w: float = 1.0, phi: float = 0.7, two_pass: bool | None = None):
+    if w == 0:
+        return ctx.model
+
+    def eps_fn(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cond, uncond = cond_and_uncond(ctx, z, lam, labels, two_pass)
+        guided = torch.lerp(uncond, cond, 1.0 + w)
+        if phi == 0:
+            return guided
+        rescaled = guided * (_std(cond) / _std(guided).clamp_min(1e-12))
+        return torch.lerp(guided, rescaled, phi)
+    return eps_fn
