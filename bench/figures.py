@@ -279,6 +279,37 @@ def _differences_table(main: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns=lambda m: f"{m}(w) − {m}(0)").reset_index()
 
 
+def _matched(group: pd.DataFrame, x: str, targets: np.ndarray) -> np.ndarray:
+    """FID of a curve at given values of `x` (IS or class accuracy) along its lower envelope: the best
+    FID the method reaches at x or beyond; NaN outside the x range the curve covers."""
+    g = group.sort_values(x)
+    envelope = np.minimum.accumulate(g.fid.values[::-1])[::-1]
+    out = np.interp(targets, g[x].values, envelope)
+    return np.where((targets >= g[x].min()) & (targets <= g[x].max()), out, np.nan)
+
+
+def method_ranking(main: pd.DataFrame) -> pd.DataFrame:
+    """Methods ranked by FID at matched IS and at matched class accuracy (three levels each, spread
+    over the range the paper's CFG curve covers), with their cost (images/s and NFE per image)."""
+    guided = main[main.strength.fillna(0) > 0]
+    reference = paper_rows(main)
+    if guided.method_label.nunique() < 3 or reference.empty:
+        return pd.DataFrame()
+    rows = {label: {"method": label, "cells": len(g), "best FID": g.fid.min(),
+                    "images/s": g.images_per_second.median(), "NFE/image": g.nfe_per_image.median()}
+            for label, g in guided.groupby("method_label")}
+    for x, name in (("is_mean", "IS"), ("class_accuracy", "acc")):
+        if x not in main or main[x].isna().all():
+            continue
+        targets = np.quantile(reference[x], [0.25, 0.5, 0.75])
+        for label, g in guided.groupby("method_label"):
+            for t, value in zip(targets, _matched(g, x, targets)):
+                rows[label][f"FID @ {name}={t:.4g}"] = value
+    out = pd.DataFrame(list(rows.values()))
+    key = [c for c in out.columns if c.startswith("FID @ IS=")][1:2] or ["best FID"]
+    return out.sort_values(key + ["best FID"], na_position="last").reset_index(drop=True)
+
+
 def _extrapolated_table(main: pd.DataFrame) -> pd.DataFrame:
     """FID at N beside FID extrapolated to N -> infinity (± the fit's standard error), CFG cells."""
     cfg = paper_rows(main)
@@ -334,6 +365,13 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
         lines += ["## Classifier guidance and the adversarial gap", "",
                   "`gap_confidence` = the guidance classifier's mean confidence on the samples minus the independent "
                   "evaluator's.", "", _markdown(clf), ""]
+    ranking = method_ranking(main)
+    if len(ranking):
+        lines += ["## Methods ranked", "",
+                  "FID each method reaches at matched IS and at matched class accuracy (the 25/50/75% quantiles "
+                  "of the CFG curve's values; read along the method's lower envelope, empty where its curve does not "
+                  "reach), sorted by FID at the middle IS; cost is the median over the method's cells.", "",
+                  _markdown(ranking), ""]
     lines += ["## Throughput", "", _markdown(throughput_table(table)), ""]
     lines += notes_section(suite_dir)
     lines += ["## Figures", ""] + [f"![{name}](figures/{name})" for name in figures]

@@ -56,8 +56,12 @@ def cell_columns(cell: Cell) -> dict:
     strength), the classifier's kind where the method uses one, and the sampling setup."""
     spec = cell.spec
     guidance = describe(spec.guidance)
-    if "classifier" in method_needs(spec.guidance.method, spec.guidance.kwargs()):
+    needs = method_needs(spec.guidance.method, spec.guidance.kwargs())
+    if "classifier" in needs:
         guidance["method_label"] += f", {'noisy' if spec.classifier.noise_aware else 'clean'} classifier"
+    if "guide" in needs:
+        kind = "unconditional " if spec.guide.p_uncond == 1 else ""
+        guidance["method_label"] += f", {kind}guide {spec.guide.channels} ch / {spec.guide.steps} steps"
     return {**guidance, "p_uncond": spec.train.p_uncond, "sampler": spec.sample.sampler, "steps": spec.sample.steps,
             "dataset": spec.data.name}
 

@@ -9,7 +9,8 @@ import fnmatch
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
-from .config import ClassifierSpec, DataSpec, EvalSpec, GuidanceSpec, NetSpec, RunSpec, SampleSpec, TrainSpec, stable_hash
+from .config import (ClassifierSpec, DataSpec, EvalSpec, GuideSpec, GuidanceSpec, NetSpec, RunSpec, SampleSpec, TrainSpec,
+                     stable_hash)
 from .errors import BenchError
 from .overrides import apply_overrides, parse_overrides
 from .registry import Registry
@@ -197,14 +198,28 @@ def method_cell(base: RunSpec, method: str, label: str, **params) -> Cell:
     return Cell(f"{method}_{label}_p{base.train.p_uncond:g}_T{base.sample.steps}", spec)
 
 
-@register_suite("methods", "newer guidance on the mnist5k models (p_uncond 0.2): CFG, guidance interval, APG, classifier guidance")
+# autoguidance's guide: half the main network's width and a fifth of its training (a "bad version")
+METHODS_GUIDE = GuideSpec(channels=8, steps=300)
+
+
+@register_suite("methods", "every registered guidance method on the mnist5k p_uncond 0.2 model: one FID–IS frontier "
+                           "with cost (CFG, interval, APG, classifier, autoguidance, CFG++, CFG-Zero*, rescaled, schedules)")
 def methods() -> list[Cell]:
     base = with_p(MNIST5K_BASE, 0.2)
     strengths = (0.3, 1.0, 2.0, 4.0)
     cells = [cfg_cell(base, w) for w in (0.0, *strengths)]
     cells += [method_cell(base, "interval", f"w{w:g}", inner="cfg", inner_params=(("w", w),)) for w in strengths]
     cells += [method_cell(base, "apg", f"w{w:g}", w=w) for w in strengths]
-    return cells + [classifier_cell(base, s) for s in (1.0, 4.0)]
+    cells += [classifier_cell(base, s) for s in (1.0, 4.0)]
+    guided = replace(base, guide=METHODS_GUIDE)
+    cells += [method_cell(guided, "autoguidance", f"w{w:g}", w=w) for w in strengths]
+    unconditional_guide = replace(base, guide=replace(METHODS_GUIDE, p_uncond=1.0))  # EDM2's variant
+    cells += [method_cell(unconditional_guide, "autoguidance", f"uncond-guide_w{w:g}", w=w) for w in (1.0, 2.0)]
+    cells += [method_cell(base, "cfgpp", f"l{lam:g}", guidance_lambda=lam) for lam in (0.2, 0.4, 0.6, 0.8)]
+    cells += [method_cell(base, "cfg_zero_star", f"w{w:g}", w=w) for w in strengths]
+    cells += [method_cell(base, "rescaled_cfg", f"w{w:g}", w=w, phi=0.7) for w in (1.0, 2.0, 4.0)]
+    return cells + [method_cell(base, "schedule", f"{shape}_w{w:g}", shape=shape, inner="cfg", inner_params=(("w", w),))
+                    for shape in ("linear", "cosine") for w in (1.0, 2.0, 4.0)]
 
 
 # A few seconds of every stage (untrained-looking samples): for tests and for debugging the harness.
