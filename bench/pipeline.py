@@ -40,7 +40,7 @@ from .metrics import check_sample_count
 from .sampling import sample_cell
 from .scoring import CellExtractors, cell_extractors, sample_features, score_features
 from .store import (REPLICATES_FILE, CellLock, atomic_write_bytes, atomic_write_json, cache_root, read_json,
-                    ResultsError, results_folder, write_replicates)
+                    ResultsError, read_replicates, results_folder, write_replicates)
 from .suites import Cell, select_cells
 from .train import train_diffusion
 
@@ -143,7 +143,7 @@ def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, *, device: s
         atomic_write_bytes(run_dir / "samples.npz", buffer.getvalue())
         save_grid(run_dir / "grid.png", images[:100])
         quality, replicates = score_features(spec, extractors, gathered, labels, cache_root(), device)
-        write_replicates(run_dir / REPLICATES_FILE, replicates)
+        write_replicates(run_dir / REPLICATES_FILE, {**read_replicates(run_dir), **replicates})
         quality.update(adversarial_gap(classifier, images, labels, quality))
         quality["metrics_seconds"] = timings.pop("extract_seconds") + time.perf_counter() - t2
         metrics = {"cell": cell.name, "run_id": cell.run_id, "spec_hash": stable_hash(spec),
@@ -251,18 +251,26 @@ def run_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results", *,
     return pd.DataFrame([rows[c.name] for c in cells])
 
 
+def _lacks_intervals(cell: Cell, run_dir: Path, without_inception: bool) -> bool:
+    replicates = read_replicates(run_dir)
+    wants_inception = cell.spec.eval.inception_fid and not without_inception
+    return not replicates or (wants_inception and "fid_inception" not in replicates)
+
+
 def rescore_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results", *, device: str | None = None,
-                  force: bool = False, inception_weights: str | None = None, say: Say | None = None) -> int:
+                  force: bool = False, without_inception: bool = False, inception_weights: str | None = None,
+                  say: Say | None = None) -> int:
     """Add intervals (and their replicates) to finished cells scored before they existed: features are
     extracted again from the stored samples and scored; the point metrics must come out as stored.
-    Cells that already have replicates are skipped unless `force`; returns how many were rescored."""
+    Cells with all their intervals are skipped unless `force`; `without_inception` leaves the Inception
+    FID's interval (the slow part) for a later rescore. Returns how many cells were rescored."""
     suite_dir = results_folder(out) / suite
     device = device or default_device()
     validate_cells(cells)
     extractors = load_inputs(cells, inception_weights)
     say = say or print
     todo = [c for c in cells if finished_metrics(c, suite_dir / "runs" / c.run_id) is not None
-            and (force or not (suite_dir / "runs" / c.run_id / REPLICATES_FILE).exists())]
+            and (force or _lacks_intervals(c, suite_dir / "runs" / c.run_id, without_inception))]
     todo.sort(key=lambda c: c.spec.eval.inception_fid)  # the cheap cells land first
     for i, cell in enumerate(todo, 1):
         run_dir = suite_dir / "runs" / cell.run_id
@@ -270,6 +278,8 @@ def rescore_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results"
         with np.load(run_dir / "samples.npz") as samples:
             images, labels = torch.from_numpy(samples["images"]), torch.from_numpy(samples["labels"])
         cell_extractors_ = extractors[(cell.spec.data, cell.spec.eval)]
+        if without_inception:
+            cell_extractors_ = replace(cell_extractors_, inception=None)
         t0 = time.perf_counter()
         quality, replicates = score_features(cell.spec, cell_extractors_, sample_features(cell_extractors_, images, device),
                                              labels, cache_root(), device)

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="recompute and compare with results/<suite>/baseline.csv; exit 1 on a regression")
     parser.add_argument("--rescore", action="store_true",
                         help="add intervals to finished cells scored before they existed (from their stored samples)")
+    parser.add_argument("--without-inception", action="store_true",
+                        help="with --rescore: leave the Inception FID's interval (its extraction is the slow part) "
+                             "for a later --rescore")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--fast", action="store_true",
                         help="sample with the fast path: channels_last, and bf16 autocast where this device has "
@@ -103,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.rescore:
         done = pipeline.rescore_cells(args.suite, cells, args.out, device=device, force=args.force,
+                                      without_inception=args.without_inception,
                                       inception_weights=args.inception_weights)
         print(f"suite {args.suite}: {done} cells rescored")
         if not args.no_report:

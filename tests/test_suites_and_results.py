@@ -252,3 +252,35 @@ def test_concurrent_runners_into_one_folder_compute_each_cell_once(finished, tmp
     both = pd.read_csv(tmp_path / "out" / "tiny" / "table.csv")[cols].sort_values("cell").reset_index(drop=True)
     alone = pd.read_csv(finished / "full" / "tiny" / "table.csv")[cols].sort_values("cell").reset_index(drop=True)
     pd.testing.assert_frame_equal(both, alone)
+
+
+def test_rescore_restores_the_intervals_of_cells_scored_before_them(finished, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BENCH_CACHE", str(finished / "cache"))
+    copy = tmp_path / "copy"
+    shutil.copytree(finished / "full" / "tiny", copy / "tiny")
+    metrics_files = sorted((copy / "tiny" / "runs").glob("*/metrics.json"))
+    original = {p: json.loads(p.read_text()) for p in metrics_files}
+    for path, metrics in original.items():  # as a cell stored before intervals existed
+        (path.parent / "bootstrap.npz").unlink()
+        path.write_text(json.dumps({k: v for k, v in metrics.items() if not k.endswith(("_lo", "_hi"))}))
+    assert runner.main(["--suite", "tiny", "--out", str(copy), "--rescore", "--no-report"]) == 0
+    assert f"{len(metrics_files)} cells rescored" in capsys.readouterr().out
+    for path, metrics in original.items():
+        again = json.loads(path.read_text())
+        assert again["fid_lo"] == pytest.approx(metrics["fid_lo"]) and again["fid_hi"] == pytest.approx(metrics["fid_hi"])
+        assert (path.parent / "bootstrap.npz").exists()
+    assert runner.main(["--suite", "tiny", "--out", str(copy), "--rescore", "--no-report"]) == 0
+    assert "0 cells rescored" in capsys.readouterr().out
+
+
+def test_dry_run_plans_the_n_that_resolves_a_difference(finished, capsys):
+    from bench.power import power_plan
+    plan = power_plan(finished / "full" / "tiny", planned_n=72, delta=0.5)
+    assert plan["pairs"] >= 2 and plan["half_width"] > 0
+    assert plan["needed_n"] == pytest.approx(72 * (2.8 / 1.96 * plan["half_width"] / 0.5) ** 2, rel=0.02, abs=1)
+    assert plan["resolved_at_planned_n"] == pytest.approx(plan["half_width"] * (1.96 + 0.8416) / 1.96, rel=1e-3)
+    assert runner.main(["--suite", "tiny", "--dry-run", "--out", str(finished / "full"), "--resolve", "0.5"]) == 0
+    assert "power: from" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stopped:
+        runner.main(["--suite", "tiny", "--dry-run", "--resolve", "-1"])
+    assert stopped.value.code == 2 and "a number > 0" in capsys.readouterr().err
