@@ -350,28 +350,22 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
         lines += _claim_lines(paper_claims(table, "fid_inception"))
     lines += ["", f"## CFG: FID and IS by w and p_uncond (T = {steps}, seeds from {seed})", "",
               _markdown(_cfg_table(main)), ""]
-    differences = _differences_table(main)
-    if len(differences):
-        lines += ["## Paired differences from unguided sampling", "",
-                  "Each guided cell minus the w = 0 cell of the same p_uncond and seeds, with the paired 95% bootstrap "
-                  "interval (the noise the two cells share cancels).", "", _markdown(differences), ""]
-    extrapolated = _extrapolated_table(main)
-    if len(extrapolated):
-        lines += ["## FID without its bias in N", "",
-                  "FID at N beside FID∞ (Chong & Forsyth 2020: FID on subsets of 8 sizes from N/5 to N, fitted "
-                  "against 1/N and read at 1/N = 0; ± the fit's standard error). The fit's points are in each "
-                  "cell's `metrics.json` (`fid_inf_points`).", "", _markdown(extrapolated), ""]
-    if len(clf):
-        lines += ["## Classifier guidance and the adversarial gap", "",
-                  "`gap_confidence` = the guidance classifier's mean confidence on the samples minus the independent "
-                  "evaluator's.", "", _markdown(clf), ""]
-    ranking = method_ranking(main)
-    if len(ranking):
-        lines += ["## Methods ranked", "",
-                  "FID each method reaches at matched IS and at matched class accuracy (the 25/50/75% quantiles "
-                  "of the CFG curve's values; read along the method's lower envelope, empty where its curve does not "
-                  "reach), sorted by FID at the middle IS; cost is the median over the method's cells.", "",
-                  _markdown(ranking), ""]
+    sections = [
+        ("Paired differences from unguided sampling", "Each guided cell minus the strength-0 cell of the same method, "
+         "p_uncond and seeds, with the paired 95% bootstrap interval (the noise the two cells share cancels).",
+         _differences_table(main)),
+        ("FID without its bias in N", "FID at N beside FID∞ (Chong & Forsyth 2020: FID on subsets of 8 sizes from "
+         "N/5 to N, fitted against 1/N and read at 1/N = 0; ± the fit's standard error). The fit's points are in each "
+         "cell's `metrics.json` (`fid_inf_points`).", _extrapolated_table(main)),
+        ("Classifier guidance and the adversarial gap", "`gap_confidence` = the guidance classifier's mean confidence "
+         "on the samples minus the independent evaluator's.", clf),
+        ("Methods ranked", "FID each method reaches at matched IS and at matched class accuracy (the 25/50/75% "
+         "quantiles of the CFG curve's values; read along the method's lower envelope, empty where its curve does not "
+         "reach), sorted by FID at the middle IS; cost is the median over the method's cells.", method_ranking(main)),
+    ]
+    for title, text, frame in sections:
+        if len(frame):
+            lines += [f"## {title}", "", text, "", _markdown(frame), ""]
     lines += ["## Throughput", "", _markdown(throughput_table(table)), ""]
     lines += notes_section(suite_dir)
     lines += ["## Figures", ""] + [f"![{name}](figures/{name})" for name in figures]

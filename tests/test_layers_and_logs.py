@@ -22,7 +22,7 @@ LAYERS = {
     4: ["bench.metrics", "bench.bootstrap", "bench.extrapolate", "bench.uncertainty", "bench.scoring", "bench.paired",
         "bench.verdicts", "bench.power"],
     5: ["bench.pipeline", "bench.plan"],
-    6: ["bench.run", "bench.regression", "bench.perf", "bench.figures"],
+    6: ["bench.run", "bench.regression", "bench.perf", "bench.figures", "bench.draws"],
 }
 LAYER = {module: layer for layer, modules in LAYERS.items() for module in modules}
 
