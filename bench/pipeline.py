@@ -57,7 +57,7 @@ def cell_columns(cell: Cell) -> dict:
     spec = cell.spec
     guidance = describe(spec.guidance)
     needs = method_needs(spec.guidance.method, spec.guidance.kwargs())
-    if "classifier" in needs:
+    if "noisy_classifier" in needs:
         guidance["method_label"] += f", {'noisy' if spec.classifier.noise_aware else 'clean'} classifier"
     if "guide" in needs:
         kind = "unconditional " if spec.guide.p_uncond == 1 else ""

@@ -16,7 +16,7 @@ from .registry import GuidanceError, register_guidance
 BASES = ("cond", "uncond")
 
 
-@register_guidance("classifier", label="classifier guidance ({base})", strength="scale", needs=("classifier",))
+@register_guidance("classifier", label="classifier guidance ({base})", strength="scale", needs=("noisy_classifier",))
 def classifier_guidance(ctx: GuidanceContext, scale: float = 1.0, base: str = "cond"):
     if base not in BASES:
         raise GuidanceError(f"classifier guidance base {base!r} unknown; valid: {', '.join(BASES)}")

@@ -28,7 +28,7 @@ from .base import CountedNet, GuidanceContext
 
 EpsFn = Callable[..., Any]
 Factory = Callable[..., EpsFn]
-NEEDS = ("classifier", "guide")
+NEEDS = {"noisy_classifier": "classifier", "guide": "guide"}  # a need -> the context's attribute that meets it
 
 
 class GuidanceError(BenchError, ValueError):
@@ -58,7 +58,7 @@ def register_guidance(name: str, *, label: str, strength: str | None = None, nee
                       wraps: bool = False) -> Callable[[Factory], Factory]:
     unknown = set(needs) - set(NEEDS)
     if unknown:
-        raise ValueError(f"method {name!r}: unknown needs {sorted(unknown)}; valid: {NEEDS}")
+        raise ValueError(f"method {name!r}: unknown needs {sorted(unknown)}; valid: {sorted(NEEDS)}")
 
     def add(factory: Factory) -> Factory:
         METHODS.add(name, Method(name, factory, label, strength, frozenset(needs), wraps))
@@ -146,7 +146,7 @@ def make_guidance(name: str, ctx: GuidanceContext, **params: Any) -> EpsFn:
     """Build the eps_fn of method `name` with its parameters (each method documents its own)."""
     check_params(name, params)
     eps_fn = METHODS[name].factory(ctx, **params)  # the factory checks its parameters' values
-    missing = sorted(need for need in method_needs(name, params) if getattr(ctx, need) is None)
+    missing = sorted(need for need in method_needs(name, params) if getattr(ctx, NEEDS[need]) is None)
     if missing and not _unguided(name, params):
         raise GuidanceError(f"guidance {label(name, params)!r} needs {', '.join(missing)}, which this run does not "
                             f"provide")
@@ -161,10 +161,9 @@ def _stub(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Ten
     return torch.zeros_like(z)
 
 
-def stub_context(num_classes: int = 10, needs: frozenset[str] = frozenset(NEEDS)) -> GuidanceContext:
-    """A context of counting stubs (each returns zeros) with every need present."""
-    return GuidanceContext(CountedNet(_stub), num_classes, CountedNet(_stub) if "classifier" in needs else None,
-                           CountedNet(_stub) if "guide" in needs else None)
+def stub_context(num_classes: int = 10) -> GuidanceContext:
+    """A context of counting stubs (each returns zeros) with every need met."""
+    return GuidanceContext(CountedNet(_stub), num_classes, **{attribute: CountedNet(_stub) for attribute in NEEDS.values()})
 
 
 def count_evaluations(guidance: GuidanceSpec, *, steps: int, sampler: str, v: float = 0.3,
