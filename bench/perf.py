@@ -8,8 +8,9 @@ hit every configuration alike. Ratios use the fastest of the rounds (the least d
 on a shared machine slow-downs only add time); medians are reported beside them. Weights are
 random (perturbed): the cost of a network evaluation does not depend on its weights.
 
-Quality (--quality): the `ci` suite run with fp32 eager, with `--fast`, and with bf16 forced,
-compared with the seed spread measured for the CI gate (results/ci/tolerances.csv).
+Quality (--quality): the `ci` suite run with fp32 eager, with `--fast`, and with bf16 forced: each
+variant minus fp32 with its paired 95% bootstrap interval, and in units of the seed spread measured for
+the CI gate (results/ci/tolerances.csv).
 """
 from __future__ import annotations
 

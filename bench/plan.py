@@ -1,8 +1,10 @@
 """`--dry-run`: the plan of a suite (cells, NFE, samples, estimated cost), training nothing.
 
-The cost estimate times one forward pass of each distinct (untrained) network at the
-cell's sampling batch size on the current device, and scales it by the NFE the plan needs;
-training cost is estimated as 3 forward-equivalents per image per step (forward + backward).
+NFE per image are counted by running each cell's method through its sampler against stubs (the
+method records, bench/guidance/registry.py), so the plan counts what the run will evaluate. The cost
+estimate times one forward pass of each distinct (untrained) network on the current device, and scales
+it by those NFE; training cost is estimated as 3 forward-equivalents per image per step (forward +
+backward), an autoguidance guide costed as a main-size network.
 """
 from __future__ import annotations
 

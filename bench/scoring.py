@@ -5,6 +5,9 @@ eval.inception_fid is set. Columns name the network behind each number: `extract
 fid/kid/precision/recall, `is_extractor` for is_mean, `domain_extractor` for fid_domain,
 `inception_extractor` for fid_inception.
 
+Every metric gets its bootstrap interval beside it (bench/uncertainty.py), and FID / IS their
+N-extrapolated values; the replicates are returned for the cell's bootstrap.npz.
+
 Inception FID at N <= 2048 comes from rank-deficient covariances: computable, but biased upward in 1/N;
 it is compared within a suite (fixed N, seeds and reference), never across N.
 
