@@ -106,7 +106,7 @@ def frontier(cfg: pd.DataFrame, reps: CellReplicates, metric: str) -> dict:
                "not resolved (the margins' intervals include 0)")
     return {"claim": claim, "verdict": verdict,
             "test": f"{TEST} of the mean frontier FID margin over IS in [{lo:.2f}, {hi:.2f}], recomputed per draw",
-            "evidence": f"mean frontier FID: " + ", ".join(f"p={p:g}: {v:.3f}" for p, v in point.items()) + "; " +
+            "evidence": "mean frontier FID: " + ", ".join(f"p={p:g}: {v:.3f}" for p, v in point.items()) + "; " +
                         ", ".join(f"FID(p=0.5) - FID(p={p:g}) = {d:+.3f} [{a:+.3f}, {b:+.3f}]"
                                   for p, (d, a, b) in margins.items()) + "."}
 

@@ -111,7 +111,6 @@ def test_extrapolated_fid_is_closer_to_the_truth_than_fid_at_n():
 def test_cell_uncertainty_columns_bracket_their_points():
     torch.manual_seed(5)
     x, y = torch.randn(200, 8) + 0.2, torch.randn(1000, 8)
-    logits = torch.randn(200, 10) * 3
     cell = CellUncertainty(200, draws=60)
     point = fid_and_stats(x, y)["fid"]
     cell.frechet("fid", point, x, y)
