@@ -67,11 +67,16 @@ def classifier_id(data: DataSpec, spec: ClassifierSpec) -> str:
     return stable_hash({"data": data, "classifier": spec})
 
 
+def classifier_path(data: DataSpec, spec: ClassifierSpec, cache: Path) -> Path:
+    """Where the trained classifier of (data, spec) is cached."""
+    return cache / "classifiers" / classifier_id(data, spec) / "classifier.pt"
+
+
 def train_classifier(data: DataSpec, spec: ClassifierSpec, *, cache: Path, device: str = "cpu",
                      quiet: bool = False) -> NoisyClassifier:
     """Return the cached classifier for (data, spec), training it first if needed."""
-    folder = cache / "classifiers" / classifier_id(data, spec)
-    path = folder / "classifier.pt"
+    path = classifier_path(data, spec, cache)
+    folder = path.parent
     dataset = load_dataset(data, "train")
     model = NoisyClassifier(dataset.shape[0], dataset.num_classes, spec.noise_aware, spec.width)
     distributed.barrier()  # every rank decides on the same state of the cache

@@ -139,10 +139,15 @@ class FeatureKind:
 FEATURES: Registry[FeatureKind] = Registry("feature extractor", "feature extractors", FeatureError)
 
 
+def extractor_prefix(kind: str) -> str:
+    """Every extractor of a kind is named with this prefix, then its dataset key and/or weights hash."""
+    return f"gb-{kind}-"
+
+
 def _evaluator(data: DataSpec, weights: str | None = None) -> Extractor:
     key = evaluator_key(data)
     _, manifest = load_evaluator(key)
-    name = f"gb-evaluator-{key}-{manifest['sha256'][:12]}"
+    name = f"{extractor_prefix('evaluator')}{key}-{manifest['sha256'][:12]}"
     _register(name, EvaluatorFeatures, dataset=key)
     return Extractor(name, "evaluator", "features", "logits", manifest["sha256"])
 
@@ -153,7 +158,7 @@ def _inception(data: DataSpec, weights: str | None = None) -> Extractor:
     path = inception_weights_path(weights)
     packaged = path is None
     path, digest = converted_weights(cache_root()) if packaged else (path, sha256_file(path))
-    name = f"gb-inception-v3-compat-{digest[:12]}"
+    name = f"{extractor_prefix('inception')}v3-compat-{digest[:12]}"
     _register(name, InceptionGrayscaleAware, weights_path=str(path))
     return Extractor(name, "inception", "2048", None if packaged else "logits_unbiased", digest, INCEPTION_PREPROCESSING)
 
@@ -194,17 +199,29 @@ def extract(extractor: Extractor, images: torch.Tensor, batch_size: int = 256, d
     return get_featuresdict_from_dataset(_Images(images), _CREATED[key], batch_size, cuda, True, False)
 
 
-def reference_features(data: DataSpec, split: str, extractor: Extractor, cache: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
-    """Features of a real split, computed once and cached under (dataset, split, extractor name+hash)."""
+def reference_path(data: DataSpec, split: str, extractor: Extractor, cache: Path) -> Path:
+    """Where the features of a real split are cached: under (dataset, split, size, extractor name+hash)."""
     key = "-".join([data.name, split, str(data.size), extractor.name])
     if data.root:
         key += "-" + sha256_bytes(repr(to_dict(data)).encode())[:8]
-    path = cache / "reference" / f"{key}.pt"
+    return cache / "reference" / f"{key}.pt"
+
+
+def reference_cached(data: DataSpec, split: str, kind: str, cache: Path) -> bool:
+    """Whether features of the split by an extractor of `kind` are cached (any weights: for plans, which
+    build no extractor)."""
+    prefix = "-".join([data.name, split, str(data.size), extractor_prefix(kind)])
+    return any((cache / "reference").glob(f"{prefix}*.pt"))
+
+
+def reference_features(data: DataSpec, split: str, extractor: Extractor, cache: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """Features of a real split, computed once and cached (`reference_path`)."""
+    path = reference_path(data, split, extractor, cache)
     if path.exists():
         try:
             return load_checkpoint(path)["state_dict"]
         except CorruptFileError as err:
             print(f"recomputing reference features: {err}")
     feats = extract(extractor, load_dataset(data, split).images, device=device)
-    save_checkpoint(path, feats, {"reference": key})
+    save_checkpoint(path, feats, {"reference": path.stem})
     return feats

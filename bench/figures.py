@@ -24,6 +24,7 @@ from .errors import BenchError  # noqa: E402
 from .config import RunSpec, from_dict  # noqa: E402
 from .paired import differences_from_unguided  # noqa: E402
 from .pipeline import cell_columns  # noqa: E402
+from .stages import LEDGER, breakdown, by_stage, read_ledger  # noqa: E402
 from .store import atomic_write_bytes, load_runs, notes_section, read_json  # noqa: E402
 from .suites import Cell  # noqa: E402
 from .verdicts import paper_claims, paper_rows  # noqa: E402
@@ -323,6 +324,38 @@ def _extrapolated_table(main: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["p_uncond", "w"])
 
 
+CELL_STAGE_COLUMNS = {"train (in the cell that trained the model)": "model_seconds", "sampling": "sampling_seconds",
+                      "features + metrics": "metrics_seconds", "rescore (features + metrics again)": "rescore_seconds"}
+
+
+def cell_stage_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Stage seconds summed from the cells' own metrics.json: available for every finished cell, also
+    for suites run before the stage ledger existed (no data or reference stages there)."""
+    rows = [{"stage": stage, "minutes": table[column].fillna(0).sum() / 60, "cells": int(table[column].notna().sum())}
+            for stage, column in CELL_STAGE_COLUMNS.items() if column in table]
+    frame = pd.DataFrame(rows)
+    frame["share"] = frame["minutes"] / frame["minutes"].sum()
+    return frame
+
+
+def stage_sections(table: pd.DataFrame, suite_dir: Path) -> list[tuple[str, str, pd.DataFrame]]:
+    """Where the suite's time went: the stage ledger (every invocation's measurements) by stage and by
+    item, and the same stages as recorded in the cells themselves."""
+    ledger = read_ledger(suite_dir / LEDGER)
+    sections = []
+    if not ledger.empty:
+        stages = by_stage(ledger).assign(minutes=lambda t: t.seconds / 60)[["stage", "minutes", "share"]]
+        items = breakdown(ledger).assign(minutes=lambda t: t.seconds / 60)
+        items = items[["stage", "item", "minutes", "share", "units", "unit", "cached", "invocations"]]
+        sections += [("Where the time went (stage ledger)", f"Wall time per stage from `{LEDGER}`: every invocation of "
+                      f"the suite appends what it measured ({ledger.invocation.nunique()} invocations; machines: "
+                      f"{'; '.join(sorted(set(ledger.machine)))}). `cached` items were loaded, not computed.", stages),
+                     ("Time by item", "The same ledger by model, extractor and network.", items)]
+    sections.append(("Time recorded in the cells", "Summed from each cell's `metrics.json` (every cell, including "
+                     "those run before the ledger existed).", cell_stage_table(table)))
+    return sections
+
+
 def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list[str]) -> None:
     main, steps, seed = _default(table)
     clf_cols = ["cell", "scale", "fid", "is_mean", "class_accuracy", "guidance_classifier_confidence",
@@ -363,6 +396,7 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
          "quantiles of the CFG curve's values; read along the method's lower envelope, empty where its curve does not "
          "reach), sorted by FID at the middle IS; cost is the median over the method's cells.", method_ranking(main)),
     ]
+    sections += stage_sections(table, suite_dir)
     for title, text, frame in sections:
         if len(frame):
             lines += [f"## {title}", "", text, "", _markdown(frame), ""]

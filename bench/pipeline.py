@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from baselines.noisy_classifier import (NoisyClassifier, accuracy_by_noise_level, classifier_id,
+from baselines.noisy_classifier import (NoisyClassifier, accuracy_by_noise_level, classifier_id, classifier_path,
                                         confidence_on_samples, train_classifier)
 
 from . import distributed
@@ -38,11 +38,12 @@ from .grids import save_grid
 from .guidance import describe, make_guidance, method_needs, stub_context
 from .metrics import check_sample_count
 from .sampling import sample_cell
-from .scoring import CellExtractors, cell_extractors, sample_features, score_features
+from .scoring import CellExtractors, cell_extractors, prepare_references, sample_features, score_features
+from .stages import LEDGER, Stopwatch, metrics_key, sampling_key, train_key
 from .store import (REPLICATES_FILE, CellLock, atomic_write_bytes, atomic_write_json, cache_root, read_json,
                     ResultsError, read_replicates, results_folder, write_replicates)
 from .suites import Cell, select_cells
-from .train import train_diffusion
+from .train import model_id, model_path, train_diffusion
 
 Say = Callable[..., None]
 
@@ -87,23 +88,48 @@ def validate_cells(cells: Sequence[Cell]) -> None:
             check_sample_count(spec.sample.num_samples, kind.feature_dim)
 
 
-def load_inputs(cells: Sequence[Cell], inception_weights: str | None = None) -> dict[tuple, CellExtractors]:
-    """Each dataset's training split (cached for the cells) and each (data, eval) pair's extractors,
-    loaded once before the first cell: missing data or a missing or tampered weights file stops the
-    run here, before any training."""
+def load_inputs(cells: Sequence[Cell], watch: Stopwatch, inception_weights: str | None = None,
+                device: str = "cpu", without_inception: bool = False) -> dict[tuple, CellExtractors]:
+    """Each dataset's training split (cached for the cells), each (data, eval) pair's extractors and
+    their reference features, loaded once before the first cell: missing data or a missing or
+    tampered weights file stops the run here, before any training. Timed as stages data, reference.
+    `without_inception` leaves out eval.inception_fid's second extractor."""
     extractors: dict[tuple, CellExtractors] = {}
     for cell in cells:
         key = (cell.spec.data, cell.spec.eval)
         if key not in extractors:
-            load_dataset(cell.spec.data, "train")
-            extractors[key] = cell_extractors(cell.spec, inception_weights)
+            with watch.stage("data", cell.spec.data.name):
+                load_dataset(cell.spec.data, "train")
+                extractors[key] = cell_extractors(cell.spec, inception_weights)
+                if without_inception:
+                    extractors[key] = replace(extractors[key], inception=None)
+            if distributed.is_main():
+                prepare_references(cell.spec, extractors[key], cache_root(), device, watch)
     return extractors
 
 
-def guidance_classifier(spec: RunSpec, suite_dir: Path, *, device: str, quiet: bool) -> NoisyClassifier:
-    """The cell's (cached) guidance classifier; its accuracy by noise level is written once per suite
+def train_models(spec: RunSpec, watch: Stopwatch, *, device: str, quiet: bool) -> tuple:
+    """The cell's diffusion model, guidance classifier and (where its method needs one) guide, trained
+    or loaded from the cache; each timed as stage "train" with its images seen (steps x batch)."""
+    def diffusion(kind: str, net, train) -> torch.nn.Module:
+        with watch.stage("train", f"{kind} {spec.data.name} {model_id(spec.data, net, train)}",
+                         key=train_key(kind, spec.data.name, stable_hash(net)), units=train.steps * train.batch_size,
+                         unit="images", cached=model_path(spec.data, net, train).exists()):
+            return train_diffusion(spec.data, net, train, device=device, quiet=quiet)
+    model = diffusion("diffusion", spec.net, spec.train)
+    c = spec.classifier
+    with watch.stage("train", f"classifier {spec.data.name} {classifier_id(spec.data, c)}", units=c.steps * c.batch_size,
+                     key=train_key("classifier", spec.data.name, f"w{c.width}"), unit="images",
+                     cached=classifier_path(spec.data, c, cache_root()).exists()):
+        classifier = train_classifier(spec.data, c, cache=cache_root(), device=device, quiet=quiet)
+    guide = (diffusion("guide", *spec.guide_net_and_train())
+             if "guide" in method_needs(spec.guidance.method, spec.guidance.kwargs()) else None)
+    return model, classifier, guide
+
+
+def write_classifier_accuracy(classifier: NoisyClassifier, spec: RunSpec, suite_dir: Path, device: str) -> None:
+    """The guidance classifier's accuracy by noise level, written once per suite
     (classifiers/<id>/accuracy_by_lambda.csv; bench.figures plots it)."""
-    classifier = train_classifier(spec.data, spec.classifier, cache=cache_root(), device=device, quiet=quiet)
     path = suite_dir / "classifiers" / classifier_id(spec.data, spec.classifier) / "accuracy_by_lambda.csv"
 
     def write_accuracy_by_noise_level() -> None:
@@ -112,25 +138,29 @@ def guidance_classifier(spec: RunSpec, suite_dir: Path, *, device: str, quiet: b
             table.insert(0, "noise_aware", spec.classifier.noise_aware)
             atomic_write_bytes(path, table.to_csv(index=False).encode())
     distributed.on_main(write_accuracy_by_noise_level)
-    return classifier
 
 
-def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, *, device: str, quiet: bool) -> dict:
-    """Train (or reuse) the models, sample, score, and write the cell's files atomically; returns its metrics."""
+def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, watch: Stopwatch, *, device: str,
+             quiet: bool) -> dict:
+    """Train (or reuse) the models, sample, score, and write the cell's files atomically; returns its
+    metrics. Each stage's time goes to `watch`."""
     spec = cell.spec
     dataset = load_dataset(spec.data, "train")
     t0 = time.perf_counter()
-    model = train_diffusion(spec.data, spec.net, spec.train, device=device, quiet=quiet)
-    classifier = guidance_classifier(spec, run_dir.parent.parent, device=device, quiet=quiet)
-    guide = (train_diffusion(spec.data, *spec.guide_net_and_train(), device=device, quiet=quiet)
-             if "guide" in method_needs(spec.guidance.method, spec.guidance.kwargs()) else None)
+    model, classifier, guide = train_models(spec, watch, device=device, quiet=quiet)
+    write_classifier_accuracy(classifier, spec, run_dir.parent.parent, device)
     train_seconds = time.perf_counter() - t0
     seeds = distributed.shard(range(spec.sample.seed, spec.sample.seed + spec.sample.num_samples))
     result = sample_cell(spec, model, dataset.shape, dataset.num_classes, device=device, quiet=quiet, seeds=seeds,
                          classifier=classifier.log_prob_grad, guide=guide)
+    sampled = result.timings()
+    watch.record("sampling", f"{spec.data.name} net {stable_hash(spec.net)[:8]}",  result.seconds,
+                 units=sampled["sampled_images"] * (sampled["nfe_per_image"] + 3 * sampled["classifier_evals_per_image"]),
+                 unit="network evaluations x images (a classifier pass as 3)",
+                 key=sampling_key(spec.data.name, stable_hash(spec.net), describe_sampling(spec.sample)))
     t1 = time.perf_counter()
     images = to_uint8(result.images)
-    feats = sample_features(extractors, images, device)
+    feats = sample_features(extractors, images, device, watch)
     extract_seconds = time.perf_counter() - t1
     gathered = distributed.gather_cat({"images": images, "labels": result.labels, **feats})
     images, labels = gathered.pop("images"), gathered.pop("labels")
@@ -138,13 +168,15 @@ def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, *, device: s
 
     def score_and_write() -> dict:
         t2 = time.perf_counter()
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, images=images.numpy(), labels=labels.numpy())
-        atomic_write_bytes(run_dir / "samples.npz", buffer.getvalue())
-        save_grid(run_dir / "grid.png", images[:100])
-        quality, replicates = score_features(spec, extractors, gathered, labels, cache_root(), device)
-        write_replicates(run_dir / REPLICATES_FILE, {**read_replicates(run_dir), **replicates})
-        quality.update(adversarial_gap(classifier, images, labels, quality))
+        with watch.stage("metrics", f"bootstrap B={spec.eval.bootstrap}", units=len(labels), unit="images",
+                         key=scoring_key(spec)):
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, images=images.numpy(), labels=labels.numpy())
+            atomic_write_bytes(run_dir / "samples.npz", buffer.getvalue())
+            save_grid(run_dir / "grid.png", images[:100])
+            quality, replicates = score_features(spec, extractors, gathered, labels, cache_root(), device)
+            write_replicates(run_dir / REPLICATES_FILE, {**read_replicates(run_dir), **replicates})
+            quality.update(adversarial_gap(classifier, images, labels, quality))
         quality["metrics_seconds"] = timings.pop("extract_seconds") + time.perf_counter() - t2
         metrics = {"cell": cell.name, "run_id": cell.run_id, "spec_hash": stable_hash(spec),
                    "model_seconds": train_seconds, **cell_columns(cell), "device": device, **timings, **quality}
@@ -154,6 +186,18 @@ def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, *, device: s
         atomic_write_json(run_dir / "metrics.json", metrics)
         return metrics
     return distributed.on_main(score_and_write)
+
+
+def scoring_key(spec: RunSpec, without_inception: bool = False) -> str:
+    """The metrics stage's rate key: bootstrap draws and the feature spaces scored."""
+    spaces = spec.eval.features + ("+inception" if spec.eval.inception_fid and not without_inception else "")
+    return metrics_key(spec.eval.bootstrap, spaces)
+
+
+def describe_sampling(sample) -> str:
+    """What a sampling rate depends on besides the network: batch size, precision, memory format, compile."""
+    return (f"batch {sample.batch_size} {sample.precision}" + (" channels_last" if sample.channels_last else "")
+            + (" compiled" if sample.compile else ""))
 
 
 def combine_timings(per_rank: list[dict], extract_seconds: list[float]) -> dict:
@@ -195,14 +239,19 @@ def finished_metrics(cell: Cell, run_dir: Path) -> dict | None:
 
 def run_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results", *, device: str | None = None,
               force: bool = False, quiet: bool = False, inception_weights: str | None = None,
-              say: Say | None = None) -> pd.DataFrame:
+              say: Say | None = None, watch: Stopwatch | None = None) -> pd.DataFrame:
     """Run the cells into <out>/<suite>/ (resuming finished ones unless `force`) and return their
     metrics, one row per cell in the given order. `say` receives one line per cell (default: print on
-    rank 0). Raises a BenchError subclass on anything the user can fix; finished cells are kept."""
+    rank 0). Raises a BenchError subclass on anything the user can fix; finished cells are kept.
+    Each stage's time is appended to <out>/<suite>/stages.jsonl as it is measured (bench/stages.py)."""
     suite_dir = results_folder(out) / suite
     device = device or default_device()
     validate_cells(cells)
-    extractors = load_inputs(cells, inception_weights)
+    watch = watch or Stopwatch(device)
+    try:
+        extractors = load_inputs(cells, watch, inception_weights, device)
+    finally:
+        flush_ledger(watch, suite_dir)
     say = say or (print if distributed.is_main() else (lambda *a, **k: None))
     quiet = quiet or not distributed.is_main()
     held: dict[str, CellLock] = {}
@@ -232,8 +281,10 @@ def run_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results", *,
             say(f"[{i}/{len(cells)}] {cell.name}: done already ({run_dir})")
         else:
             try:
-                metrics = run_cell(cell, run_dir, extractors[(cell.spec.data, cell.spec.eval)], device=device, quiet=quiet)
+                metrics = run_cell(cell, run_dir, extractors[(cell.spec.data, cell.spec.eval)], watch, device=device,
+                                   quiet=quiet)
             finally:
+                flush_ledger(watch, suite_dir)
                 if cell.run_id in held:
                     held.pop(cell.run_id).release()
             inception_score = f", IS {metrics['is_mean']:.2f}" if "is_mean" in metrics else ""
@@ -251,6 +302,14 @@ def run_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results", *,
     return pd.DataFrame([rows[c.name] for c in cells])
 
 
+def flush_ledger(watch: Stopwatch, suite_dir: Path) -> None:
+    """Append rank 0's measurements to the suite's ledger (other ranks' are dropped: rank 0 speaks for the run)."""
+    if distributed.is_main():
+        watch.flush(suite_dir / LEDGER)
+    else:
+        watch.entries.clear()
+
+
 def _lacks_intervals(cell: Cell, run_dir: Path, without_inception: bool) -> bool:
     replicates = read_replicates(run_dir)
     wants_inception = cell.spec.eval.inception_fid and not without_inception
@@ -259,7 +318,7 @@ def _lacks_intervals(cell: Cell, run_dir: Path, without_inception: bool) -> bool
 
 def rescore_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results", *, device: str | None = None,
                   force: bool = False, without_inception: bool = False, inception_weights: str | None = None,
-                  say: Say | None = None) -> int:
+                  say: Say | None = None, watch: Stopwatch | None = None) -> int:
     """Add intervals (and their replicates) to finished cells scored before they existed: features are
     extracted again from the stored samples and scored; the point metrics must come out as stored.
     Cells with all their intervals are skipped unless `force`; `without_inception` leaves the Inception
@@ -267,7 +326,11 @@ def rescore_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results"
     suite_dir = results_folder(out) / suite
     device = device or default_device()
     validate_cells(cells)
-    extractors = load_inputs(cells, inception_weights)
+    watch = watch or Stopwatch(device)
+    try:
+        extractors = load_inputs(cells, watch, inception_weights, device, without_inception)
+    finally:
+        flush_ledger(watch, suite_dir)
     say = say or print
     todo = [c for c in cells if finished_metrics(c, suite_dir / "runs" / c.run_id) is not None
             and (force or _lacks_intervals(c, suite_dir / "runs" / c.run_id, without_inception))]
@@ -278,11 +341,12 @@ def rescore_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results"
         with np.load(run_dir / "samples.npz") as samples:
             images, labels = torch.from_numpy(samples["images"]), torch.from_numpy(samples["labels"])
         cell_extractors_ = extractors[(cell.spec.data, cell.spec.eval)]
-        if without_inception:
-            cell_extractors_ = replace(cell_extractors_, inception=None)
         t0 = time.perf_counter()
-        quality, replicates = score_features(cell.spec, cell_extractors_, sample_features(cell_extractors_, images, device),
-                                             labels, cache_root(), device)
+        feats = sample_features(cell_extractors_, images, device, watch)
+        with watch.stage("metrics", f"bootstrap B={cell.spec.eval.bootstrap}", units=len(labels), unit="images",
+                         key=scoring_key(cell.spec, without_inception)):
+            quality, replicates = score_features(cell.spec, cell_extractors_, feats, labels, cache_root(), device)
+        flush_ledger(watch, suite_dir)
         drift = abs(quality["fid"] - stored["fid"])
         if drift > 1e-6 * max(1.0, abs(stored["fid"])):
             raise ResultsError(f"{run_dir}: FID rescored from the stored samples is {quality['fid']:.6f}, stored "

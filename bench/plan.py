@@ -1,22 +1,39 @@
-"""`--dry-run`: the plan of a suite (cells, NFE, samples, estimated cost), training nothing.
+"""`--dry-run`: the plan of a suite (cells, NFE, samples, estimated cost per stage), training nothing.
 
 NFE per image are counted by running each cell's method through its sampler against stubs (the
-method records, bench/guidance/registry.py), so the plan counts what the run will evaluate. The cost
-estimate times one forward pass of each distinct (untrained) network on the current device, and scales
-it by those NFE; training cost is estimated as 3 forward-equivalents per image per step (forward +
-backward), an autoguidance guide costed as a main-size network.
+method records, bench/guidance/registry.py), so the plan counts what the run will evaluate.
+
+Each stage's cost is its units (images seen in training, network evaluations x images in sampling,
+images through each extractor and scored) times a rate in seconds per unit. Rates come from the stage
+ledgers of earlier runs on this machine and device (bench/stages.py; `rates`), pooled over every suite
+in the results folder. Where no run measured a rate, sampling is timed here on one batch of the
+cell's size through the (untrained) network, training as 3 such forward passes per image seen, and
+the feature and metric stages are left unestimated (NaN) rather than guessed. Cells already finished,
+models, classifiers and reference features already cached cost nothing.
 """
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 
 import pandas as pd
 import torch
 
-from .data import nominal_shape
+from baselines.noisy_classifier import classifier_path
+from .config import stable_hash
+from .data import load_dataset, nominal_shape
 from .guidance import count_evaluations, method_needs
+from .pipeline import describe_sampling, finished_metrics, scoring_key
+from .evaluator import evaluator_key, weights_dir
+from .features import reference_cached
+from .stages import LEDGER, features_key, machine_identity, rates, read_ledger, sampling_key, train_key
+from .store import cache_root
 from .suites import Cell
+from .train import model_path
 from .unet import UNet
+
+STAGE_COLUMNS = ["reference_s", "train_s", "sampling_s", "features_s", "metrics_s"]
 
 
 def nfe_per_image(cell: Cell) -> tuple[float, float]:
@@ -27,46 +44,125 @@ def nfe_per_image(cell: Cell) -> tuple[float, float]:
     return counted["nfe"], counted["classifier_evals"]
 
 
-def seconds_per_nfe(cell: Cell, device: str, repeats: int = 1) -> float:
-    """Measured seconds for one image through the cell's network on `device` (untrained weights)."""
+def seconds_per_nfe(cell: Cell, device: str, repeats: int = 3) -> float:
+    """Seconds for one image through the cell's (untrained) network on `device`: the fastest of
+    `repeats` timed calls on a batch of the cell's sampling batch size, after one warm-up call (the
+    minimum, because a busy machine only ever adds time)."""
     shape = nominal_shape(cell.spec.data)
     net = UNet(cell.spec.net, shape[0], 10).to(device).eval()
-    batch = min(cell.spec.sample.batch_size, 8)
+    batch = cell.spec.sample.batch_size
     z = torch.randn(batch, *shape, device=device)
     lam, labels = torch.zeros(batch, device=device), torch.zeros(batch, dtype=torch.long, device=device)
-    with torch.no_grad():
-        net(z, lam, labels)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(repeats):
+    times = []
+    with torch.inference_mode():
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
             net(z, lam, labels)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-    return (time.perf_counter() - start) / (repeats * batch)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+    return min(times[1:]) / batch
 
 
-def plan(cells: list[Cell], device: str) -> pd.DataFrame:
-    timing: dict[str, float] = {}
-    trained: set[str] = set()
+def feature_kinds(spec) -> list[str]:
+    """The kinds of features a cell extracts (bench/scoring.py): its main kind, the dataset's evaluator
+    where one is committed, and Inception for eval.inception_fid; found without building any."""
+    kinds = [spec.eval.features]
+    if (weights_dir() / f"{evaluator_key(spec.data)}.json").exists():
+        kinds.append("evaluator")
+    if spec.eval.inception_fid:
+        kinds.append("inception")
+    return list(dict.fromkeys(kinds))
+
+
+def stored_ledgers(results: Path) -> list[pd.DataFrame]:
+    """Every suite's stage ledger under a results root."""
+    return [read_ledger(path) for path in sorted(Path(results).glob(f"*/{LEDGER}"))]
+
+
+class Rates:
+    """Seconds per unit by (stage, key): measured in earlier runs here, else timed now (sampling and
+    training only), else NaN. `basis` records which, per stage, for the plan's table."""
+
+    def __init__(self, results: Path, device: str):
+        self.device = device
+        self.measured = rates(stored_ledgers(results), machine_identity(device))
+        self.timed: dict[str, float] = {}
+
+    def get(self, stage: str, key: str) -> tuple[float, str]:
+        for measured_stage in ((stage, "reference") if stage == "features" else (stage,)):
+            if (measured_stage, key) in self.measured:
+                return self.measured[(measured_stage, key)], "ledger"
+        return math.nan, "unmeasured"
+
+    def network(self, cell: Cell) -> float:
+        key = repr((cell.spec.data, cell.spec.net, cell.spec.sample.batch_size))
+        if key not in self.timed:
+            self.timed[key] = seconds_per_nfe(cell, self.device)
+        return self.timed[key]
+
+
+def plan(cells: list[Cell], device: str, results: str | Path = "results", suite: str = "") -> pd.DataFrame:
+    """One row per cell: its samples and NFE, whether it is finished, and the estimated seconds of each
+    stage it still needs (a model, classifier or reference is charged to the first cell that needs it)."""
+    results = Path(results)
+    rate = Rates(results, device)
+    charged: set[str] = set()
     rows = []
     for cell in cells:
         s = cell.spec
-        key = repr((s.data, s.net))
-        if key not in timing:
-            timing[key] = seconds_per_nfe(cell, device)
+        done = bool(suite) and finished_metrics(cell, results / suite / "runs" / cell.run_id) is not None
         nfe, clf = nfe_per_image(cell)
-        models = [(s.net, s.train)]
-        if "guide" in method_needs(s.guidance.method, s.guidance.kwargs()):
-            models.append(s.guide_net_and_train())  # costed as a main-size network: an upper bound
-        train_nfe = 0
-        for net, train in models:
-            key_ = repr((s.data, net, train))
-            train_nfe += 0 if key_ in trained else 3 * train.steps * train.batch_size
-            trained.add(key_)
-        # a classifier pass (forward + backward) is costed as 3 network evaluations
-        total_nfe = s.sample.num_samples * (nfe + 3 * clf)
-        rows.append({"cell": cell.name, "samples": s.sample.num_samples, "nfe_per_image": nfe,
-                     "classifier_passes_per_image": clf, "sampling_nfe": total_nfe, "training_nfe": train_nfe,
-                     "est_seconds": (total_nfe + train_nfe) * timing[key]})
+        units = s.sample.num_samples * (nfe + 3 * clf)  # a classifier pass (forward + backward) as 3 evaluations
+        row = {"cell": cell.name, "samples": s.sample.num_samples, "nfe_per_image": nfe, "classifier_passes_per_image": clf,
+               "sampling_nfe": units, "done": done, **{c: 0.0 for c in STAGE_COLUMNS}}
+        if not done:
+            row.update(_stage_seconds(cell, units, rate, charged))
+        row["est_seconds"] = sum(row[c] for c in STAGE_COLUMNS)
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _stage_seconds(cell: Cell, sampling_units: float, rate: Rates, charged: set[str]) -> dict:
+    s = cell.spec
+    shape = nominal_shape(s.data)
+    out, basis = {}, {}
+    sampling, basis["sampling"] = rate.get("sampling", sampling_key(s.data.name, stable_hash(s.net), describe_sampling(s.sample)))
+    if math.isnan(sampling):
+        sampling, basis["sampling"] = rate.network(cell), "timed now"
+    out["sampling_s"] = sampling * sampling_units
+
+    train = 0.0
+    models = [("diffusion", s.net, s.train)]
+    if "guide" in method_needs(s.guidance.method, s.guidance.kwargs()):
+        models.append(("guide", *s.guide_net_and_train()))
+    for kind, net, tr in models:
+        path = model_path(s.data, net, tr)
+        if str(path) in charged or path.exists():
+            continue
+        charged.add(str(path))
+        per_image, basis["train"] = rate.get("train", train_key(kind, s.data.name, stable_hash(net)))
+        if math.isnan(per_image):  # forward + backward as 3 forward passes
+            per_image, basis["train"] = 3 * rate.network(cell), "timed now"  # a guide as a main-size network
+        train += per_image * tr.steps * tr.batch_size
+    c = s.classifier
+    path = classifier_path(s.data, c, cache_root())
+    if str(path) not in charged and not path.exists():
+        charged.add(str(path))
+        per_image, _ = rate.get("train", train_key("classifier", s.data.name, f"w{c.width}"))
+        train += per_image * c.steps * c.batch_size
+    out["train_s"] = train
+
+    features = reference = 0.0
+    for kind in feature_kinds(s):
+        per_image, basis["features"] = rate.get("features", features_key(kind, shape))
+        features += per_image * s.sample.num_samples
+        charge = repr((s.data, s.eval.reference_split, kind))
+        if charge not in charged and not reference_cached(s.data, s.eval.reference_split, kind, cache_root()):
+            charged.add(charge)
+            reference += per_image * len(load_dataset(s.data, s.eval.reference_split).labels)
+    out["features_s"], out["reference_s"] = features, reference
+    per_image, basis["metrics"] = rate.get("metrics", scoring_key(s))
+    out["metrics_s"] = per_image * s.sample.num_samples
+    out["basis"] = ", ".join(f"{k}: {v}" for k, v in basis.items())
+    return out

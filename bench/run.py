@@ -86,18 +86,35 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def build_report(args: argparse.Namespace, watch) -> int:
+    """table.csv, figures and report.md of the suite, timed as stage "figures"; returns the figure count."""
+    from .figures import build
+    from .pipeline import flush_ledger
+    suite_dir = Path(args.out) / args.suite
+    with watch.stage("figures", args.suite):
+        figures = build(args.suite, Path(args.out))
+    flush_ledger(watch, suite_dir)
+    return len(figures)
+
+
 def run(args: argparse.Namespace) -> int:
     from . import distributed, pipeline
+    from .stages import Stopwatch
     device = args.device or pipeline.default_device()
     cells = pipeline.suite_cells(args.suite, only=args.only, overrides=args.set, fast=args.fast, shard=args.shard,
                                  device=device)
     if args.dry_run:
-        from .plan import plan
+        from .plan import STAGE_COLUMNS, plan
         pipeline.validate_cells(cells)
-        table = plan(cells, device)
-        print(table.to_string(index=False, float_format="%.1f"))
-        print(f"plan: {len(cells)} cells, {table.samples.sum():,} samples, {table.sampling_nfe.sum():,} sampling NFE, "
-              f"~{table.est_seconds.sum() / 3600:.2f} h on {device} (per-NFE time measured here just now)")
+        table = plan(cells, device, args.out, args.suite)
+        print(table.drop(columns="basis", errors="ignore").to_string(index=False, float_format="%.1f"))
+        todo = table[~table.done]
+        stages = ", ".join(f"{c.removesuffix('_s')} {todo[c].sum(min_count=len(todo) > 0) / 60:.1f}" for c in STAGE_COLUMNS)
+        basis = "; ".join(sorted(set(todo["basis"].dropna()))) if "basis" in todo else ""
+        print(f"plan: {len(cells)} cells ({int(table.done.sum())} finished), {table.samples.sum():,} samples, "
+              f"{table.sampling_nfe.sum():,} sampling NFE; still to run ~{todo.est_seconds.sum() / 3600:.2f} h on {device} "
+              f"(minutes by stage: {stages}; rates from {basis or 'nothing left to run'}; "
+              f"nan = no run here has measured that stage yet)")
         from .power import describe, power_plan
         suite_dir = Path(args.out) / args.suite
         power = power_plan(suite_dir, int(table.samples.median()), args.resolve)
@@ -105,19 +122,20 @@ def run(args: argparse.Namespace) -> int:
               f"power: no stored paired intervals in {suite_dir} to plan N from (run the suite once, or --out a folder that has them)")
         return 0
     if args.rescore:
+        watch = Stopwatch(device)
         done = pipeline.rescore_cells(args.suite, cells, args.out, device=device, force=args.force,
                                       without_inception=args.without_inception,
-                                      inception_weights=args.inception_weights)
+                                      inception_weights=args.inception_weights, watch=watch)
         print(f"suite {args.suite}: {done} cells rescored")
         if not args.no_report:
-            from .figures import build
-            build(args.suite, Path(args.out))
+            build_report(args, watch)
         return 0
     device = distributed.init(device)
+    watch = Stopwatch(device)
     try:
         start = time.perf_counter()
         table = pipeline.run_cells(args.suite, cells, args.out, device=device, force=args.force or args.check,
-                                   quiet=args.quiet, inception_weights=args.inception_weights)
+                                   quiet=args.quiet, inception_weights=args.inception_weights, watch=watch)
         if not distributed.is_main():
             return 0
         print(table[[c for c in SUMMARY_COLUMNS if c in table]].to_string(index=False, float_format="%.3f"))
@@ -125,8 +143,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"suite {args.suite}: {len(cells)} cells in {time.perf_counter() - start:.1f}s on "
               f"{distributed.world_size()} process(es); results in {suite_dir}")
         if not args.no_report:
-            from .figures import build
-            print(f"table, report and {len(build(args.suite, Path(args.out)))} figures in {suite_dir}")
+            print(f"table, report and {build_report(args, watch)} figures in {suite_dir}")
         if args.check:
             from .regression import check_against_baseline
             return check_against_baseline(args.suite, table, suite_dir)

@@ -17,6 +17,7 @@ runs on each rank's images, `score_features` on the gathered features (rank 0).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,10 @@ import numpy as np
 import torch
 
 from .config import RunSpec
+from .data import nominal_shape
 from .evaluator import EvaluatorMissing
-from .features import FEATURES, Extractor, extract, get_extractor, reference_features
+from .features import FEATURES, Extractor, extract, get_extractor, reference_features, reference_path
+from .stages import Stopwatch, features_key
 from .metrics import class_consistency, distribution_metrics, fid_and_stats, inception_score
 from .uncertainty import CellUncertainty
 
@@ -56,18 +59,42 @@ def cell_extractors(spec: RunSpec, inception_weights: str | None = None) -> Cell
     return CellExtractors(main, evaluator, None if inception == main else inception)
 
 
-def sample_features(extractors: CellExtractors, images: torch.Tensor, device: str = "cpu") -> dict[str, torch.Tensor]:
+def sample_features(extractors: CellExtractors, images: torch.Tensor, device: str = "cpu",
+                    watch: Stopwatch | None = None) -> dict[str, torch.Tensor]:
     """Per-image features of uint8 samples: the main extractor's layers, plus the domain evaluator's
-    features and logits (under EVALUATOR_FEATURES / EVALUATOR_LOGITS) where the dataset has one."""
-    feats = extract(extractors.main, images, device=device)
+    features and logits (under EVALUATOR_FEATURES / EVALUATOR_LOGITS) where the dataset has one.
+    Each extractor's time goes to `watch` (stage "features", per extractor)."""
+    watch = watch or Stopwatch(device)
+
+    def timed(extractor: Extractor) -> dict[str, torch.Tensor]:
+        with watch.stage("features", extractor.name, units=len(images), unit="images",
+                         key=features_key(extractor.kind, tuple(images.shape[1:]))):
+            return extract(extractor, images, device=device)
+    feats = timed(extractors.main)
     if extractors.separate_evaluator:
-        own = extract(extractors.evaluator, images, device=device)
+        own = timed(extractors.evaluator)
         feats[EVALUATOR_FEATURES], feats[EVALUATOR_LOGITS] = own["features"], own["logits"]
     elif extractors.evaluator is not None:
         feats[EVALUATOR_FEATURES], feats[EVALUATOR_LOGITS] = feats["features"], feats["logits"]
     if extractors.inception is not None:
-        feats[INCEPTION_FEATURES] = extract(extractors.inception, images, device=device)[extractors.inception.fid_layer]
+        feats[INCEPTION_FEATURES] = timed(extractors.inception)[extractors.inception.fid_layer]
     return feats
+
+
+def prepare_references(spec: RunSpec, extractors: CellExtractors, cache: Path, device: str = "cpu",
+                       watch: Stopwatch | None = None) -> None:
+    """Compute (or find cached) the reference split's features for each of the cell's extractors, timed
+    as stage "reference" (per image, at the features' rate key), so a run pays for them before its first
+    cell rather than inside it."""
+    watch = watch or Stopwatch(device)
+    split = spec.eval.reference_split
+    for extractor in {e for e in (extractors.main, extractors.evaluator, extractors.inception) if e is not None}:
+        cached = reference_path(spec.data, split, extractor, cache).exists()
+        start = time.perf_counter()
+        feats = reference_features(spec.data, split, extractor, cache, device)
+        watch.record("reference", f"{extractor.name} {spec.data.name}/{split}", time.perf_counter() - start,
+                     units=len(feats[extractor.fid_layer]), unit="images", cached=cached,
+                     key=features_key(extractor.kind, nominal_shape(spec.data)))
 
 
 def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, torch.Tensor], labels: torch.Tensor,

@@ -8,6 +8,7 @@ of (data, net, train) spec, so every sampling cell of a sweep reuses it.
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 
 import torch
@@ -52,12 +53,17 @@ def model_id(data: DataSpec, net: NetSpec, train: TrainSpec) -> str:
     return stable_hash({"data": data, "net": net, "train": train})
 
 
+def model_path(data: DataSpec, net: NetSpec, train: TrainSpec, cache: Path | None = None) -> Path:
+    """Where the trained EMA weights of this spec are cached."""
+    return (cache or cache_root()) / "models" / model_id(data, net, train) / "ema.pt"
+
+
 def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: str = "cpu",
                     quiet: bool = False, cache: Path | None = None) -> UNet:
     """Return the EMA model for this spec, training it (and caching it) if needed."""
     spec = to_dict({"data": data, "net": net, "train": train})
-    folder = (cache or cache_root()) / "models" / model_id(data, net, train)
-    path = folder / "ema.pt"
+    path = model_path(data, net, train, cache)
+    folder = path.parent
     dataset = load_dataset(data, "train")
     ema = UNet(net, dataset.shape[0], dataset.num_classes)
     distributed.barrier()  # every rank decides on the same state of the cache
@@ -75,6 +81,7 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
     x_all, y_all = to_model_range(dataset.images), dataset.labels
     losses = []
+    start = time.perf_counter()
     bar = Stage(range(train.steps), f"train {data.name} p_uncond={train.p_uncond:g}", "steps",
                 quiet=quiet or not distributed.is_main())
     for step in bar:
@@ -97,7 +104,7 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
             bar.status(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
     if distributed.is_main():
         save_checkpoint(path, {k: v.cpu() for k, v in ema.state_dict().items()}, spec, step=train.steps)
-        atomic_write_json(folder / "train_log.json", {"spec": spec, "loss_every_50": losses[::50], "world_size": distributed.world_size(),
+        atomic_write_json(folder / "train_log.json", {"seconds": time.perf_counter() - start, "spec": spec, "loss_every_50": losses[::50], "world_size": distributed.world_size(),
                                                       "final_loss_mean_100": sum(losses[-100:]) / len(losses[-100:])})
     distributed.barrier()
     return ema.eval()
