@@ -2,18 +2,16 @@
 
 The fast path changes only how eps_theta(z, lambda, c) is computed, never the sampler's
 arithmetic (which stays fp32):
-  - channels_last memory format for the network's weights and inputs,
-  - bf16 autocast around the network where the hardware has native bf16 (CUDA with bf16,
-    or a CPU with AMX or AVX512-BF16); elsewhere bf16 is emulated and slower, so `--fast`
-    leaves it off (a spec can still ask for it with sample.precision=bf16),
-  - torch.compile of the network when sample.compile is set.
+  - channels_last memory format for the network's weights and inputs (sample.channels_last),
+  - bf16 autocast around the network (sample.precision=bf16),
+  - torch.compile of the network (sample.compile).
+Which of them `--fast` turns on is measured per network and machine (bench/autotune.py).
 The network output is returned as fp32 in the default memory format. Every network call
 runs under torch.inference_mode (no autograd bookkeeping; classifier guidance takes its
 gradient through the classifier, not this network).
 """
 from __future__ import annotations
 
-import dataclasses
 import torch
 
 from .config import SampleSpec
@@ -30,13 +28,6 @@ def native_bf16(device: str | torch.device) -> tuple[bool, str]:
     found = {name: bool(getattr(torch.cpu, f"_is_{name}_supported", lambda: False)())
              for name in ("amx_tile", "avx512_bf16")}
     return any(found.values()), ", ".join(f"{k}={v}" for k, v in found.items())
-
-
-def fast_settings(spec: SampleSpec, device: str | torch.device) -> SampleSpec:
-    """What `--fast` means on this device, written into the spec so each run records what it used:
-    channels_last always, bf16 only where it is native, compile left as the spec says."""
-    bf16, _ = native_bf16(device)
-    return dataclasses.replace(spec, channels_last=True, precision="bf16" if bf16 else spec.precision)
 
 
 class NetworkRunner(torch.nn.Module):

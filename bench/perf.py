@@ -31,7 +31,8 @@ from baselines.noisy_classifier import NoisyClassifier
 from .bootstrap import paired_interval
 from .config import NetSpec, SampleSpec
 from .envinfo import environment
-from .fastpath import NetworkRunner, fast_settings, native_bf16
+from .autotune import candidate_name, decide
+from .fastpath import NetworkRunner, native_bf16
 from .guidance import CountedNet, GuidanceContext, make_guidance
 from .pipeline import run_suite
 from .samplers import sample
@@ -51,8 +52,9 @@ class Config:
     sample: SampleSpec = SampleSpec()
 
 
-def configs(device: str, with_bf16: bool, with_compile: bool) -> list[Config]:
-    fast = fast_settings(SampleSpec(), device)
+def configs(device: str, batch: int, with_bf16: bool, with_compile: bool) -> list[Config]:
+    """The timed configurations; "fast" is what --fast chooses here for this network (bench/autotune.py)."""
+    fast = decide(MNIST_NET, SHAPE, 10, batch, device, with_compile=with_compile).apply(SampleSpec())
     out = [Config("unguided", "cond"), Config("cfg w=0", "cfg", (("w", 0.0),)),
            Config("cfg batched", "cfg", (("w", 0.3), ("two_pass", False))),
            Config("cfg two-pass", "cfg", (("w", 0.3), ("two_pass", True))),
@@ -60,8 +62,9 @@ def configs(device: str, with_bf16: bool, with_compile: bool) -> list[Config]:
            Config("classifier", "classifier", (("scale", 1.0),)),
            Config("unguided fast", "cond", (), fast), Config("cfg batched fast", "cfg", (("w", 0.3), ("two_pass", False)), fast)]
     if with_bf16 and fast.precision != "bf16":
-        out.append(Config("unguided bf16 (emulated here)", "cond", (), replace(fast, precision="bf16")))
-    if with_compile:
+        native = "native" if native_bf16(device)[0] else "emulated"
+        out.append(Config(f"unguided bf16 ({native} here)", "cond", (), replace(fast, precision="bf16")))
+    if with_compile and not fast.compile:
         out.append(Config("unguided fast+compile", "cond", (), replace(fast, compile=True)))
     return out
 
@@ -86,7 +89,7 @@ def measure_throughput(rounds: int, batch: int, device: str, with_bf16: bool, wi
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
     classifier = NoisyClassifier(1, 10, width=16).eval().requires_grad_(False).to(device)
-    todo = configs(device, with_bf16, with_compile)
+    todo = configs(device, batch, with_bf16, with_compile)
     for config in todo:  # warm-up outside the timings; compiled networks at the timed shape
         measure_once(config, model, classifier, batch if config.sample.compile else min(batch, 8), device)
     samples = {c.name: [] for c in todo}
@@ -134,6 +137,20 @@ def profile_batch_sizes(device: str, batches: tuple[int, ...] = (256, 512), pass
     table.loc["total"] = table.sum()
     table["ratio"] = table[last] / table[first]
     return table.sort_values(last, ascending=False).head(9).rename_axis("operator").reset_index()
+
+
+def decision_table(device: str, batch: int, with_compile: bool) -> pd.DataFrame:
+    """Every candidate --fast weighed for the mnist network here: time per pass, speed-up over fp32
+    eager, warm-up, eps error, and which one it chose (steady state, and for a cell of the mnist suite)."""
+    decision = decide(MNIST_NET, SHAPE, 10, batch, device, with_compile=with_compile)
+    baseline = decision.timings[candidate_name(False, "fp32", False)]["seconds"]
+    cell_calls = -(-1000 // batch) * 2 * STEPS  # a CFG cell of the mnist suite: 1,000 images, two passes per step
+    rows = [{"candidate": name, "seconds_per_pass": t["seconds"], "speedup_vs_fp32_eager": baseline / t["seconds"],
+             "warmup_seconds": t["warmup_seconds"], "eps_relative_error": t["relative_error"],
+             "chosen_steady_state": name == candidate_name(*decision.settings()),
+             "chosen_for_one_mnist_cell": name == candidate_name(*decision.settings(cell_calls)),
+             "batch": batch, "machine": decision.machine} for name, t in decision.timings.items()]
+    return pd.DataFrame(rows)
 
 
 def ratios(table: pd.DataFrame) -> pd.DataFrame:
@@ -201,6 +218,12 @@ def write_report(out: Path) -> Path:
                          "seconds", "median_seconds", "network_seconds", "classifier_seconds", "other_seconds",
                          "network_dtype", "memory_format", "compiled", "rounds"]]
                   .to_markdown(index=False, floatfmt=".3f"), ""]
+    if (out / "fastpath_decision.csv").exists():
+        lines += ["## What --fast chose here, and why (bench/autotune.py)", "",
+                  "Every candidate timed interleaved on the mnist network (best of 3 rounds of 3 passes, perturbed random "
+                  "weights); bf16 is eligible only within 2% relative RMS error of fp32's eps; compile only where its "
+                  "saving repays its warm-up over the cell's calls.", "",
+                  pd.read_csv(out / "fastpath_decision.csv").to_markdown(index=False, floatfmt=".4g"), ""]
     if (out / "ratios.csv").exists():
         lines += ["## Targets", "", pd.read_csv(out / "ratios.csv").to_markdown(index=False, floatfmt=".3f"), ""]
     if (out / "profile_batch_sizes.csv").exists():
@@ -249,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         environments["throughput.csv"] = env
         table = measure_throughput(args.rounds, args.batch, args.device, args.bf16, args.compile)
         atomic_write_bytes(out / "throughput.csv", table.to_csv(index=False).encode())
+        commands["fastpath_decision.csv"] = command
+        environments["fastpath_decision.csv"] = env
+        decisions = decision_table(args.device, args.batch, args.compile)
+        atomic_write_bytes(out / "fastpath_decision.csv", decisions.to_csv(index=False).encode())
     if (out / "throughput.csv").exists():  # ratios are a function of the stored measurement
         ratio_table = ratios(pd.read_csv(out / "throughput.csv"))
         atomic_write_bytes(out / "ratios.csv", ratio_table.to_csv(index=False).encode())

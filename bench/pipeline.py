@@ -32,10 +32,10 @@ from . import distributed
 from .config import RunSpec, SpecError, stable_hash, to_dict
 from .data import DATASETS, DatasetError, load_dataset, nominal_shape, to_uint8
 from .envinfo import environment
-from .fastpath import fast_settings
+from .autotune import COMPILE_MIN_CALLS, decide
 from .features import FEATURES
 from .grids import save_grid
-from .guidance import describe, make_guidance, method_needs, stub_context
+from .guidance import count_evaluations, describe, make_guidance, method_needs, stub_context
 from .metrics import check_sample_count
 from .sampling import sample_cell
 from .scoring import CellExtractors, cell_extractors, prepare_references, sample_features, score_features
@@ -362,12 +362,31 @@ def rescore_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results"
 def suite_cells(suite: str, *, only: str = "*", overrides: Sequence[str] = (), fast: bool = False,
                 shard: str = "1/1", device: str | None = None) -> list[Cell]:
     """The selected cells of a suite (bench.suites.select_cells), with the fast path written into each
-    spec when `fast` (channels_last, and bf16 where this device has it natively)."""
+    spec when `fast`: per network, the settings measured fastest on this machine (bench/autotune.py)."""
     cells = select_cells(suite, only=only, overrides=overrides, shard=shard)
-    if fast:
-        device = device or default_device()
-        cells = [Cell(c.name, replace(c.spec, sample=fast_settings(c.spec.sample, device))) for c in cells]
-    return cells
+    return fast_cells(cells, device or default_device()) if fast else cells
+
+
+def network_calls(cell: Cell) -> float:
+    """How many times sampling the cell calls its network: batches x network evaluations per image."""
+    s = cell.spec.sample
+    nfe = count_evaluations(cell.spec.guidance, steps=s.steps, sampler=s.sampler, v=s.v, clip_x=s.clip_x)["nfe"]
+    return -(-s.num_samples // s.batch_size) * nfe
+
+
+def fast_cells(cells: Sequence[Cell], device: str) -> list[Cell]:
+    """Each cell with the evaluation settings measured fastest for its network (bench/autotune.py),
+    compile included where the network calls of all the cells sharing it repay its warm-up."""
+    groups: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault((cell.spec.data, cell.spec.net, cell.spec.sample.batch_size), []).append(cell)
+    chosen = {}
+    for (data, net, batch), members in groups.items():
+        calls = sum(network_calls(c) for c in members)
+        decision = decide(net, nominal_shape(data), 10, batch, device,  # class count: no effect on a pass's cost
+                          with_compile=calls >= COMPILE_MIN_CALLS)
+        chosen.update({c.name: decision.apply(c.spec.sample, calls) for c in members})
+    return [Cell(c.name, replace(c.spec, sample=chosen[c.name])) for c in cells]
 
 
 def run_suite(suite: str, out: str | Path = "results", *, only: str = "*", overrides: Sequence[str] = (),

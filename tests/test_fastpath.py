@@ -8,13 +8,19 @@ towards x_hat and the injected noise is identical), and we measured a mean absol
 pixel difference of 0.0012 in [-1, 1] (0.15 of one uint8 level); we allow 0.01
 (1.3 levels on average) and no pixel further than 0.1.
 """
+import json
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 import torch
 
 from baselines.noisy_classifier import NoisyClassifier
 from bench.config import NetSpec, SampleSpec, SpecError, stable_hash
-from bench.fastpath import NetworkRunner, fast_settings, native_bf16
+from bench import autotune
+from bench.autotune import choose
+from bench.fastpath import NetworkRunner
+from bench.pipeline import network_calls, suite_cells
 from bench.guidance import CountedNet, GuidanceContext, make_guidance
 from bench.samplers import sample
 from bench.suites import get_suite
@@ -81,15 +87,60 @@ def test_unknown_precision_names_the_valid_ones():
         SampleSpec(precision="fp16")
 
 
-def test_fast_settings_enable_bf16_only_where_native(monkeypatch):
-    native, evidence = native_bf16("cpu")
-    assert isinstance(native, bool) and evidence
-    spec = fast_settings(SampleSpec(), "cpu")
-    assert spec.channels_last and spec.precision == ("bf16" if native else "fp32")
-    monkeypatch.setattr("bench.fastpath.native_bf16", lambda device: (True, "probe says yes"))
-    assert fast_settings(SampleSpec(), "cpu").precision == "bf16"
-    monkeypatch.setattr("bench.fastpath.native_bf16", lambda device: (False, "probe says no"))
-    assert fast_settings(SampleSpec(), "cpu").precision == "fp32"
+def _timings(candidates: dict) -> dict:
+    """Candidate timings from {name: seconds or (seconds, warm-up, eps error)}."""
+    out = {}
+    for name, value in candidates.items():
+        sec, warm, err = value if isinstance(value, tuple) else (value, 0.0, 0.0)
+        out[name] = {"seconds": sec, "warmup_seconds": warm, "relative_error": err}
+    return out
+
+
+def test_fast_path_is_chosen_by_the_measurements():
+    base = {"contiguous fp32": 1.0, "channels_last fp32": 0.99}
+    # nothing 5% faster: fp32 eager stays
+    assert choose(_timings({**base, "contiguous bf16": 0.97})) == (False, "fp32", False)
+    # bf16 faster and within tolerance: chosen; faster but too inaccurate: refused
+    assert choose(_timings({**base, "channels_last bf16": (0.5, 0.0, 0.01)})) == (True, "bf16", False)
+    assert choose(_timings({**base, "channels_last bf16": (0.5, 0.0, 0.2)})) == (False, "fp32", False)
+    # emulated bf16, slower: never chosen
+    assert choose(_timings({**base, "channels_last bf16": (6.0, 0.0, 0.01)})) == (False, "fp32", False)
+    # compile: chosen only where its saving over the calls repays the first compilation
+    compiled = _timings({**base, "channels_last fp32 compiled": (0.5, 60.0, 0.0)})
+    assert choose(compiled, passes=100) == (False, "fp32", False)  # saves 49 s < 60 s warm-up
+    assert choose(compiled, passes=1000) == (True, "fp32", True)
+    assert choose(compiled) == (True, "fp32", True)  # steady state
+
+
+def test_decision_is_measured_once_per_machine_and_network_and_cached(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_measure(*args, **kwargs):
+        calls.append(args)
+        return _timings({"contiguous fp32": 1.0, "channels_last fp32": 0.5})
+    monkeypatch.setattr(autotune, "measure", fake_measure)
+    net = NetSpec(channels=8, channel_mult=(1, 2), attention_levels=())
+    first = autotune.decide(net, (1, 8, 8), 10, 16, "cpu", cache=tmp_path)
+    again = autotune.decide(net, (1, 8, 8), 10, 16, "cpu", cache=tmp_path)
+    assert len(calls) == 1 and first.settings() == again.settings() == (True, "fp32", False)
+    assert first.speedup() == 2.0 and first.machine in open(first.path).read()
+    autotune.decide(net, (1, 8, 8), 10, 32, "cpu", cache=tmp_path)  # another batch is another measurement
+    monkeypatch.setattr(autotune, "machine_identity", lambda device: "cpu:another machine")
+    autotune.decide(net, (1, 8, 8), 10, 16, "cpu", cache=tmp_path)  # so is another machine
+    assert len(calls) == 3
+
+
+def test_measured_candidates_agree_with_fp32_and_fast_cells_record_the_choice(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    net = NetSpec(channels=8, channel_mult=(1, 2), attention_levels=())
+    timings = autotune.measure(net, (1, 8, 8), 10, 8, "cpu", rounds=1, passes=1)
+    assert {t["relative_error"] for n, t in timings.items() if "fp32" in n} == {0.0}  # same arithmetic, other layout
+    assert all(t["relative_error"] < autotune.BF16_TOLERANCE for t in timings.values())
+    cells = suite_cells("tiny", fast=True, device="cpu")
+    decision_files = list((tmp_path / "fastpath").glob("*.json"))
+    assert len(decision_files) == 1  # the tiny suite has one network
+    chosen = autotune.choose(json.loads(decision_files[0].read_text())["timings"], sum(network_calls(c) for c in cells))
+    assert {(c.spec.sample.channels_last, c.spec.sample.precision, c.spec.sample.compile) for c in cells} == {chosen}
 
 
 def test_fast_path_fields_at_defaults_keep_stored_run_ids():
@@ -97,8 +148,9 @@ def test_fast_path_fields_at_defaults_keep_stored_run_ids():
     the hash, and set they must change it (so fast and fp32 results never share a run id)."""
     cell = get_suite("mnist5k").build()[0]
     assert cell.run_id == "cfg_p0.1_w0_T32-9f1b64c3"  # committed in results/mnist5k/runs (then named mnist)
-    fast = fast_settings(cell.spec.sample, "cpu")
-    assert stable_hash(cell.spec.sample) != stable_hash(fast)
+    for fast in (replace(cell.spec.sample, channels_last=True), replace(cell.spec.sample, precision="bf16"),
+                 replace(cell.spec.sample, compile=True)):
+        assert stable_hash(cell.spec.sample) != stable_hash(fast)
 
 
 def test_perf_script_writes_ratios_and_report(tmp_path):
