@@ -215,6 +215,9 @@ class EvalSpec(Validated):
     # (slow for 2048-d features)
     bootstrap: int = spec_field(200, count(50), later=True)
     bootstrap_reference: bool = spec_field(False, FLAG, later=True)
+    # extraction with the fast path (bench/features.py: channels_last, inference mode, bf16 autocast
+    # where native); its FID change against fp32 features is measured by bench.perf --features
+    fast_features: bool = spec_field(False, FLAG, later=True)
 
 
 @dataclass(frozen=True)

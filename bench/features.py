@@ -28,6 +28,7 @@ from .config import DataSpec, to_dict
 from .data import load_dataset
 from .errors import BenchError
 from .evaluator import FEATURE_DIM, evaluator_key, load_evaluator
+from .fastpath import native_bf16
 from .inception import converted_weights
 from .registry import Registry
 from .store import CorruptFileError, cache_root, load_checkpoint, save_checkpoint, sha256_bytes, sha256_file
@@ -54,6 +55,7 @@ class Extractor:
     isc_layer: str | None
     sha256: str
     preprocessing: str = "uint8 images at their own size"
+    fast: bool = False  # eval.fast_features: channels_last, bf16 autocast where native (features differ slightly)
 
     @property
     def layers(self) -> list[str]:
@@ -189,19 +191,26 @@ _CREATED: dict[tuple[str, tuple[str, ...], bool], FeatureExtractorBase] = {}
 
 
 def extract(extractor: Extractor, images: torch.Tensor, batch_size: int = 256, device: str = "cpu") -> dict[str, torch.Tensor]:
-    """Features of uint8 images (N, C, H, W) for every layer the extractor's metrics use."""
+    """Features of uint8 images (N, C, H, W) for every layer the extractor's metrics use, in fp32.
+    Always under inference mode; an extractor marked `fast` runs with channels_last weights (so every
+    convolution's output is channels_last) and bf16 autocast where the device has native bf16."""
     if images.dtype != torch.uint8:
         raise TypeError(f"feature extraction takes uint8 images, got {images.dtype}")
     cuda = str(device).startswith("cuda")
-    key = (extractor.name, tuple(extractor.layers), cuda)
+    key = (extractor.name, tuple(extractor.layers), cuda, extractor.fast)
     if key not in _CREATED:
         _CREATED[key] = create_feature_extractor(extractor.name, extractor.layers, cuda=cuda, verbose=False)
-    return get_featuresdict_from_dataset(_Images(images), _CREATED[key], batch_size, cuda, True, False)
+        if extractor.fast:
+            _CREATED[key].to(memory_format=torch.channels_last)
+    bf16 = extractor.fast and native_bf16(device)[0]
+    with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
+        feats = get_featuresdict_from_dataset(_Images(images), _CREATED[key], batch_size, cuda, True, False)
+    return {name: value.float() for name, value in feats.items()}
 
 
 def reference_path(data: DataSpec, split: str, extractor: Extractor, cache: Path) -> Path:
     """Where the features of a real split are cached: under (dataset, split, size, extractor name+hash)."""
-    key = "-".join([data.name, split, str(data.size), extractor.name])
+    key = "-".join([data.name, split, str(data.size), extractor.name]) + ("-fast" if extractor.fast else "")
     if data.root:
         key += "-" + sha256_bytes(repr(to_dict(data)).encode())[:8]
     return cache / "reference" / f"{key}.pt"

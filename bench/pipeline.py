@@ -376,7 +376,8 @@ def network_calls(cell: Cell) -> float:
 
 def fast_cells(cells: Sequence[Cell], device: str) -> list[Cell]:
     """Each cell with the evaluation settings measured fastest for its network (bench/autotune.py),
-    compile included where the network calls of all the cells sharing it repay its warm-up."""
+    compile included where the network calls of all the cells sharing it repay its warm-up, and
+    feature extraction on its fast path (eval.fast_features)."""
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
         groups.setdefault((cell.spec.data, cell.spec.net, cell.spec.sample.batch_size), []).append(cell)
@@ -386,7 +387,8 @@ def fast_cells(cells: Sequence[Cell], device: str) -> list[Cell]:
         decision = decide(net, nominal_shape(data), 10, batch, device,  # class count: no effect on a pass's cost
                           with_compile=calls >= COMPILE_MIN_CALLS)
         chosen.update({c.name: decision.apply(c.spec.sample, calls) for c in members})
-    return [Cell(c.name, replace(c.spec, sample=chosen[c.name])) for c in cells]
+    return [Cell(c.name, replace(c.spec, sample=chosen[c.name], eval=replace(c.spec.eval, fast_features=True)))
+            for c in cells]
 
 
 def run_suite(suite: str, out: str | Path = "results", *, only: str = "*", overrides: Sequence[str] = (),

@@ -18,7 +18,7 @@ runs on each rank's images, `score_features` on the gathered features (rank 0).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,9 @@ def cell_extractors(spec: RunSpec, inception_weights: str | None = None) -> Cell
     except EvaluatorMissing:
         evaluator = None
     inception = get_extractor("inception", spec.data, inception_weights) if spec.eval.inception_fid else None
-    return CellExtractors(main, evaluator, None if inception == main else inception)
+    inception = None if inception == main else inception
+    fast = spec.eval.fast_features
+    return CellExtractors(*(replace(e, fast=fast) if e is not None else None for e in (main, evaluator, inception)))
 
 
 def sample_features(extractors: CellExtractors, images: torch.Tensor, device: str = "cpu",

@@ -1,5 +1,6 @@
 """The FID Inception packaged with the install (bench/inception.py): the conversion is proved, not assumed."""
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -95,3 +96,23 @@ def test_inception_fid_separates_datasets(extractor):
     same = fid_and_stats(feats["test"], feats["train"])["fid"]
     other = fid_and_stats(feats["shuffled"], feats["train"])["fid"]
     assert other > 5 * same, (same, other)
+
+
+def test_fast_extraction_keeps_the_features_and_fid(extractor):
+    """eval.fast_features (channels_last, bf16 where native) moves Inception features by bf16 rounding
+    only, and FID by far less than its bootstrap interval on the same images; it caches apart."""
+    from dataclasses import replace
+    from bench.features import reference_path
+    from bench.fastpath import native_bf16
+    images = load_dataset(DataSpec("mnist"), "heldout").images[:64]
+    real = load_dataset(DataSpec("mnist"), "train").images[:64]
+    fast = replace(extractor, fast=True)
+    exact, quick = extract(extractor, images)["2048"], extract(fast, images)["2048"]
+    assert quick.dtype == torch.float32 and quick.shape == exact.shape
+    error = ((quick - exact).norm() / exact.norm()).item()
+    assert error < (0.05 if native_bf16("cpu")[0] else 1e-5), error  # fp32 channels_last: rounding only
+    ref = extract(extractor, real)["2048"]
+    fid, fid_fast = fid_and_stats(exact, ref)["fid"], fid_and_stats(quick, extract(fast, real)["2048"])["fid"]
+    assert abs(fid_fast - fid) < 0.02 * fid, (fid, fid_fast)
+    cache = Path("cache")
+    assert reference_path(DataSpec("mnist"), "heldout", fast, cache) != reference_path(DataSpec("mnist"), "heldout", extractor, cache)
