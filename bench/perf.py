@@ -29,7 +29,7 @@ import torch
 from baselines.noisy_classifier import NoisyClassifier
 
 from .bootstrap import paired_interval
-from .config import NetSpec, SampleSpec
+from .config import DataSpec, NetSpec, SampleSpec
 from .envinfo import environment
 from .autotune import candidate_name, decide
 from .fastpath import NetworkRunner, native_bf16
@@ -139,6 +139,80 @@ def profile_batch_sizes(device: str, batches: tuple[int, ...] = (256, 512), pass
     return table.sort_values(last, ascending=False).head(9).rename_axis("operator").reset_index()
 
 
+def inception_extraction(rounds: int, device: str, samples: Path | None = None, n: int = 1000) -> pd.DataFrame:
+    """Inception feature extraction fp32 eager vs its fast path (eval.fast_features), timed interleaved on
+    the same images (best of `rounds`), and the FID each gives: `samples` (a cell's samples.npz, default
+    the mnist suite's w=0.3 cell) against the first n MNIST held-out images, with fp32's bootstrap interval."""
+    import numpy as np
+    from .bootstrap import FrechetReplicates, draw_indices, interval, row_counts
+    from .data import load_dataset
+    from .features import extract, get_extractor
+    from .metrics import fid_and_stats
+    data = DataSpec("mnist")
+    exact = get_extractor("inception", data)
+    variants = {"fp32 eager": exact, "fast": replace(exact, fast=True)}
+    reference = load_dataset(data, "heldout").images[:n]
+    paths = [samples] if samples else sorted(Path("results/mnist/runs").glob("cfg_p0.2_w0.3_T32-*/samples.npz"))
+    generated = (torch.from_numpy(np.load(paths[0])["images"][:n]) if paths and paths[0].exists()
+                 else load_dataset(data, "train").images[:n])
+    timed = reference[:128]
+    for extractor in variants.values():  # warm-up: builds and converts the network
+        extract(extractor, timed[:8], device=device)
+    best = {name: float("inf") for name in variants}
+    for r in range(rounds):
+        names = list(variants)[r % 2:] + list(variants)[:r % 2]
+        for name in names:
+            start = time.perf_counter()
+            extract(variants[name], timed, device=device)
+            best[name] = min(best[name], time.perf_counter() - start)
+    rows = []
+    for name, extractor in variants.items():
+        feats, ref = extract(extractor, generated, device=device)["2048"], extract(extractor, reference, device=device)["2048"]
+        fid = fid_and_stats(feats, ref)["fid"]
+        lo, hi = interval(fid, FrechetReplicates(feats, ref)(row_counts(draw_indices(len(feats), 200), len(feats))))
+        rows.append({"extraction": name, "images_per_second": len(timed) / best[name], "fid": fid, "fid_lo": lo,
+                     "fid_hi": hi, "samples": str(paths[0]) if paths else "mnist train images", "n": len(feats),
+                     "native_bf16": native_bf16(device)[0], "device": device})
+    table = pd.DataFrame(rows)
+    table["speedup_vs_fp32"] = table.images_per_second / table.images_per_second.iloc[0]
+    table["fid_minus_fp32"] = table.fid - table.fid.iloc[0]
+    return table
+
+
+def roofline_table(out: Path, device: str) -> pd.DataFrame:
+    """Achieved FLOP/s of the measured networks beside the device's peak for their dtype: the mnist
+    network from throughput.csv (network time per evaluated image) and Inception from inception_fast.csv."""
+    from .features import get_extractor
+    from .roofline import flops_per_image, peak_flops
+    rows = []
+    if (out / "throughput.csv").exists():
+        unet = UNet(MNIST_NET, 1, 10).eval()
+        flops = flops_per_image(unet, torch.randn(4, *SHAPE), torch.zeros(4), torch.zeros(4, dtype=torch.long))
+        for row in pd.read_csv(out / "throughput.csv").itertuples():
+            if row.method != "cond":
+                continue
+            per_image = row.network_seconds / (row.batch * row.nfe_per_image)
+            rows.append({"network": f"mnist UNet ({row.config})", "dtype": "bf16" if row.network_dtype == "bfloat16" else "fp32",
+                         "gflops_per_image": flops / 1e9, "images_per_second": 1 / per_image})
+    if (out / "inception_fast.csv").exists():
+        from torch_fidelity.utils import create_feature_extractor
+        extractor = get_extractor("inception", DataSpec("mnist"))
+        net = create_feature_extractor(extractor.name, extractor.layers, cuda=False, verbose=False)
+        flops = flops_per_image(net, torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+        for row in pd.read_csv(out / "inception_fast.csv").itertuples():
+            dtype = "bf16" if row.extraction == "fast" and row.native_bf16 else "fp32"
+            rows.append({"network": f"FID Inception ({row.extraction})", "dtype": dtype,
+                         "gflops_per_image": flops / 1e9, "images_per_second": row.images_per_second})
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["achieved_gflops"] = table.gflops_per_image * table.images_per_second
+        peaks = {dtype: peak_flops(device, dtype) for dtype in ("fp32", "bf16")}
+        table["peak_gflops"] = [peaks[d][0] / 1e9 for d in table.dtype]
+        table["fraction_of_peak"] = table.achieved_gflops / table.peak_gflops
+        table["peak_from"] = [peaks[d][1] for d in table.dtype]
+    return table
+
+
 def decision_table(device: str, batch: int, with_compile: bool) -> pd.DataFrame:
     """Every candidate --fast weighed for the mnist network here: time per pass, speed-up over fp32
     eager, warm-up, eps error, and which one it chose (steady state, and for a cell of the mnist suite)."""
@@ -205,6 +279,19 @@ def quality_comparison(results: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def stage_breakdown(suite_dir: Path) -> list[str]:
+    """The mnist suite's stage breakdown (its ledger, and the stages its cells recorded), as report lines."""
+    from .figures import stage_sections
+    from .store import load_runs
+    if not (suite_dir / "runs").exists():
+        return []
+    lines = []
+    for title, text, frame in stage_sections(load_runs(suite_dir), suite_dir):
+        lines += [f"## The `{suite_dir.name}` suite: {title.lower()}", "", text, "",
+                  frame.to_markdown(index=False, floatfmt=".3f"), ""]
+    return lines
+
+
 def write_report(out: Path) -> Path:
     """report.md from whatever of throughput.csv, ratios.csv and fast_vs_fp32.csv exist."""
     commands = json.loads((out / "commands.json").read_text()) if (out / "commands.json").exists() else {}
@@ -224,6 +311,19 @@ def write_report(out: Path) -> Path:
                   "weights); bf16 is eligible only within 2% relative RMS error of fp32's eps; compile only where its "
                   "saving repays its warm-up over the cell's calls.", "",
                   pd.read_csv(out / "fastpath_decision.csv").to_markdown(index=False, floatfmt=".4g"), ""]
+    if (out / "inception_fast.csv").exists():
+        lines += ["## Inception feature extraction: fp32 eager vs the fast path", "",
+                  "Throughput on 128 MNIST images (best of the interleaved rounds) and the FID each gives on the same "
+                  "samples and reference, with fp32's 95% bootstrap interval: the fast path's FID change must stay far "
+                  "inside it.", "", pd.read_csv(out / "inception_fast.csv").to_markdown(index=False, floatfmt=".4g"), ""]
+    if (out / "roofline.csv").exists():
+        lines += ["## Roofline: achieved FLOP/s against the peak", "",
+                  "FLOPs per image from torch's flop counter; peak from cores x clock x FLOPs per cycle "
+                  "(bench/roofline.py states the derivation; `peak_from` shows it per row).", "",
+                  pd.read_csv(out / "roofline.csv").to_markdown(index=False, floatfmt=".4g"), ""]
+    stages = stage_breakdown(Path("results") / "mnist")
+    if stages:
+        lines += stages
     if (out / "ratios.csv").exists():
         lines += ["## Targets", "", pd.read_csv(out / "ratios.csv").to_markdown(index=False, floatfmt=".3f"), ""]
     if (out / "profile_batch_sizes.csv").exists():
@@ -252,7 +352,7 @@ def write_report(out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="results/perf")
+    parser.add_argument("--out", default=None, help="default results/perf, results/perf/cuda for a GPU (tagged by device)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -260,9 +360,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to warm up on CPU)")
     parser.add_argument("--quality", action="store_true", help="also run the ci suite fp32 vs fast vs bf16")
     parser.add_argument("--profile", action="store_true", help="also profile the network at batch 256 vs 512")
+    parser.add_argument("--features", action="store_true",
+                        help="also time Inception extraction fp32 vs fast and compare their FID")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
-    out = Path(args.out)
+    out = Path(args.out or ("results/perf/cuda" if args.device.startswith("cuda") else "results/perf"))
     command = "python -m bench.perf " + " ".join(argv if argv is not None else sys.argv[1:])
     env = {**environment(args.device), "native_bf16": native_bf16(args.device)}
     commands = json.loads((out / "commands.json").read_text()) if (out / "commands.json").exists() else {}
@@ -284,6 +386,14 @@ def main(argv: list[str] | None = None) -> int:
         commands["profile_batch_sizes.csv"] = command
         environments["profile_batch_sizes.csv"] = env
         atomic_write_bytes(out / "profile_batch_sizes.csv", profile_batch_sizes(args.device).to_csv(index=False).encode())
+    if args.features:
+        commands["inception_fast.csv"] = command
+        environments["inception_fast.csv"] = env
+        atomic_write_bytes(out / "inception_fast.csv",
+                           inception_extraction(args.rounds, args.device).to_csv(index=False).encode())
+    if (out / "throughput.csv").exists() or (out / "inception_fast.csv").exists():
+        commands["roofline.csv"] = command
+        atomic_write_bytes(out / "roofline.csv", roofline_table(out, args.device).to_csv(index=False).encode())
     if args.quality:
         commands["fast_vs_fp32.csv"] = command
         environments["fast_vs_fp32.csv"] = env

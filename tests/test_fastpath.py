@@ -164,3 +164,8 @@ def test_perf_script_writes_ratios_and_report(tmp_path):
     assert throughput.at["cfg two-pass", "nfe_per_image"] == 2 * perf.STEPS
     report = (tmp_path / "report.md").read_text()
     assert "## Targets" in report and "python -m bench.perf --out" in report
+    roof = pd.read_csv(tmp_path / "roofline.csv")
+    assert set(roof.network) >= {"mnist UNet (unguided)", "mnist UNet (unguided fast)"}
+    assert roof.fraction_of_peak.between(0, 1, inclusive="neither").all()  # below the peak, by construction of a peak
+    decision = pd.read_csv(tmp_path / "fastpath_decision.csv")
+    assert decision.chosen_steady_state.sum() == 1 and "## What --fast chose here" in report

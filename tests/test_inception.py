@@ -98,6 +98,7 @@ def test_inception_fid_separates_datasets(extractor):
     assert other > 5 * same, (same, other)
 
 
+@pytest.mark.slow
 def test_fast_extraction_keeps_the_features_and_fid(extractor):
     """eval.fast_features (channels_last, bf16 where native) moves Inception features by bf16 rounding
     only, and FID by far less than its bootstrap interval on the same images; it caches apart."""

@@ -1,0 +1,58 @@
+"""The CUDA paths, run wherever a GPU is present (`.ci/gpu`); skipped on CPU-only machines.
+
+What only a GPU exercises: the per-sample noise streams copied through two pinned buffers, CUDA-event
+timing of the networks, CFG as one pass of doubled batch (the CUDA default), and the same samples as
+on the CPU. TF32 convolutions (PyTorch's CUDA default for cuDNN) round to 10 significand bits, so
+CPU-vs-GPU agreement is asserted to 1e-2 in [-1, 1] (about one uint8 level).
+"""
+import pytest
+import torch
+
+from bench.config import NetSpec, SampleSpec
+from bench.fastpath import NetworkRunner
+from bench.guidance import CountedNet, GuidanceContext, make_guidance
+from bench.samplers import SampleNoise, sample
+from bench.unet import UNet
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")]
+SHAPE = (1, 16, 16)
+
+
+def perturbed_net() -> UNet:
+    torch.manual_seed(0)
+    net = UNet(NetSpec(channels=16, channel_mult=(1, 2), attention_levels=(1,)), 1, 10).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return net
+
+
+def draw(net, device: str, **cfg):
+    ctx = GuidanceContext(CountedNet(NetworkRunner(net.to(device), SampleSpec(), device)), 10)
+    images, labels = sample(make_guidance("cfg", ctx, w=0.3, **cfg), SHAPE, range(16), 10, steps=8, device=device)
+    return images.cpu(), labels.cpu(), ctx.model
+
+
+def test_noise_streams_through_pinned_buffers_equal_the_cpu_draws():
+    cpu, gpu = SampleNoise(range(8), SHAPE, 10, "cpu"), SampleNoise(range(8), SHAPE, 10, "cuda")
+    assert torch.equal(cpu.labels, gpu.labels)
+    for _ in range(5):  # more draws than buffers: a buffer is refilled only after its copy finished
+        expected = cpu.draw().clone()
+        assert torch.equal(gpu.draw().cpu(), expected)
+
+
+def test_cuda_samples_match_the_cpu_and_are_timed_by_events():
+    net = perturbed_net()
+    cpu_images, cpu_labels, _ = draw(net, "cpu", two_pass=True)
+    gpu_images, gpu_labels, counted = draw(net, "cuda")
+    assert torch.equal(cpu_labels, gpu_labels)
+    torch.testing.assert_close(gpu_images, cpu_images, rtol=0, atol=1e-2)
+    assert counted.rows == 16 * 8 * 2 and counted.seconds > 0
+
+
+def test_doubled_batch_cfg_equals_two_passes_on_cuda():
+    net = perturbed_net()
+    doubled, _, counted = draw(net, "cuda", two_pass=False)
+    two, _, _ = draw(net, "cuda", two_pass=True)
+    torch.testing.assert_close(doubled, two, rtol=0, atol=1e-3)
+    assert counted.rows == 16 * 8 * 2
