@@ -35,7 +35,19 @@ def _group_norm(channels: int, **factory_kwargs) -> nn.GroupNorm:
     return nn.GroupNorm(8, channels, **factory_kwargs)
 
 
-class NoisyClassifier(nn.Module):
+class GuidanceClassifier(nn.Module):
+    """A classifier of noisy images, logits = self(z, lambda), with the gradient classifier guidance takes."""
+
+    def log_prob_grad(self, z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """grad_z log p(y | z, lambda), by autograd through the classifier (forward + backward)."""
+        dtype = next(self.parameters()).dtype
+        with torch.enable_grad():
+            z = z.detach().to(dtype).requires_grad_(True)
+            log_p = F.log_softmax(self(z, lam.to(dtype)), dim=1).gather(1, labels[:, None]).sum()
+            return torch.autograd.grad(log_p, z)[0]
+
+
+class NoisyClassifier(GuidanceClassifier):
     """logits = f(z, lambda): a timm ResNet over [z, lambda/20 plane]."""
 
     def __init__(self, in_channels: int, num_classes: int, noise_aware: bool = True, width: int = 32):
@@ -53,14 +65,6 @@ class NoisyClassifier(nn.Module):
         lam = lam if self.noise_aware else torch.full_like(lam, LAMBDA_MAX)
         plane = (lam.to(z.dtype) / 20.0).reshape(-1, 1, 1, 1).expand(-1, 1, *z.shape[2:])
         return self.net(torch.cat([z, plane], dim=1))
-
-    def log_prob_grad(self, z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """grad_z log p(y | z, lambda), by autograd through the classifier (forward + backward)."""
-        dtype = self.net.conv1.weight.dtype
-        with torch.enable_grad():
-            z = z.detach().to(dtype).requires_grad_(True)
-            log_p = F.log_softmax(self(z, lam.to(dtype)), dim=1).gather(1, labels[:, None]).sum()
-            return torch.autograd.grad(log_p, z)[0]
 
 
 def classifier_id(data: DataSpec, spec: ClassifierSpec) -> str:

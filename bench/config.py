@@ -221,6 +221,29 @@ class EvalSpec(Validated):
 
 
 @dataclass(frozen=True)
+class ModelSpec(Validated):
+    """Where the diffusion model comes from (bench/sources): `trained` here from the net and train
+    sections, or a pretrained network from files the user names (nothing is downloaded): `adm`
+    (a guided-diffusion checkpoint with the architecture `config`, and optionally its noisy classifier),
+    `callable` (a user's module:function). Discrete-time networks take `schedule`/`timesteps`; a
+    callable returning an EDM denoiser (prediction=denoiser) needs its sigma range. `null_label` is the
+    label meaning "no class" (-1: the model has none, so no classifier-free guidance)."""
+    SECTION: ClassVar[str] = "model"
+    source: str = spec_field("trained", NAME, later=True)
+    path: str = spec_field("", TEXT, later=True)
+    config: str = spec_field("", TEXT, later=True)
+    classifier_path: str = spec_field("", TEXT, later=True)
+    classifier_config: str = spec_field("", TEXT, later=True)
+    function: str = spec_field("", TEXT, later=True)  # callable: "package.module:function"
+    prediction: str = spec_field("eps", one_of("eps", "denoiser"), later=True)
+    schedule: str = spec_field("cosine", one_of("cosine", "linear"), later=True)
+    timesteps: int = spec_field(1000, count(2), later=True)
+    sigma_min: float = spec_field(0.0, interval(0, float("inf")), later=True)
+    sigma_max: float = spec_field(0.0, interval(0, float("inf")), later=True)
+    null_label: int = spec_field(-1, Rule("an integer >= -1", lambda v: _is_int(v) and v >= -1), later=True)
+
+
+@dataclass(frozen=True)
 class GuideSpec(Validated):
     """The guide model of autoguidance: the main network and training with these changes (a smaller
     width, fewer steps; p_uncond = 1 trains EDM2's unconditional guide). Trained and cached like any
@@ -241,6 +264,7 @@ class RunSpec:
     classifier: ClassifierSpec = field(default_factory=ClassifierSpec)
     eval: EvalSpec = field(default_factory=EvalSpec)
     guide: GuideSpec = field(default_factory=GuideSpec, metadata={"omit_default_from_hash": True})
+    model: ModelSpec = field(default_factory=ModelSpec, metadata={"omit_default_from_hash": True})
 
     def guide_net_and_train(self) -> tuple[NetSpec, TrainSpec]:
         """The guide model's network and training: the main ones with the guide section's changes."""

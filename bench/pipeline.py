@@ -38,6 +38,7 @@ from .grids import save_grid
 from .guidance import count_evaluations, describe, make_guidance, method_needs, stub_context
 from .metrics import check_sample_count
 from .sampling import sample_cell
+from .sources import check_source, load_model
 from .scoring import CellExtractors, cell_extractors, prepare_references, sample_features, score_features
 from .stages import LEDGER, Stopwatch, metrics_key, sampling_key, train_key
 from .store import (REPLICATES_FILE, CellLock, atomic_write_bytes, atomic_write_json, cache_root, read_json,
@@ -64,7 +65,7 @@ def cell_columns(cell: Cell) -> dict:
         kind = "unconditional " if spec.guide.p_uncond == 1 else ""
         guidance["method_label"] += f", {kind}guide {spec.guide.channels} ch / {spec.guide.steps} steps"
     return {**guidance, "p_uncond": spec.train.p_uncond, "sampler": spec.sample.sampler, "steps": spec.sample.steps,
-            "dataset": spec.data.name}
+            "dataset": spec.data.name, "model_source": spec.model.source}
 
 
 def validate_cells(cells: Sequence[Cell]) -> None:
@@ -82,7 +83,9 @@ def validate_cells(cells: Sequence[Cell]) -> None:
         if side % factor:
             raise SpecError(f"data.size={spec.data.size}: images of side {side} cannot be halved {factor.bit_length() - 1} "
                             f"times by a network with net.channel_mult={list(spec.net.channel_mult)}; use a multiple of {factor}")
-        make_guidance(spec.guidance.method, stub_context(), **spec.guidance.kwargs())
+        source = check_source(spec.model, 0)
+        make_guidance(spec.guidance.method, replace(stub_context(), null_label=source.null_label(spec.model)),
+                      **spec.guidance.kwargs())
         kind = FEATURES[spec.eval.features]
         if kind.full_rank:
             check_sample_count(spec.sample.num_samples, kind.feature_dim)
@@ -110,21 +113,30 @@ def load_inputs(cells: Sequence[Cell], watch: Stopwatch, inception_weights: str 
 
 def train_models(spec: RunSpec, watch: Stopwatch, *, device: str, quiet: bool) -> tuple:
     """The cell's diffusion model, guidance classifier and (where its method needs one) guide, trained
-    or loaded from the cache; each timed as stage "train" with its images seen (steps x batch)."""
+    or loaded from the cache, or the pretrained pieces of the spec's model source (bench/sources); each
+    timed as stage "train" with its images seen (steps x batch). Returns them with the null label."""
     def diffusion(kind: str, net, train) -> torch.nn.Module:
         with watch.stage("train", f"{kind} {spec.data.name} {model_id(spec.data, net, train)}",
                          key=train_key(kind, spec.data.name, stable_hash(net)), units=train.steps * train.batch_size,
                          unit="images", cached=model_path(spec.data, net, train).exists()):
             return train_diffusion(spec.data, net, train, device=device, quiet=quiet)
-    model = diffusion("diffusion", spec.net, spec.train)
-    c = spec.classifier
-    with watch.stage("train", f"classifier {spec.data.name} {classifier_id(spec.data, c)}", units=c.steps * c.batch_size,
-                     key=train_key("classifier", spec.data.name, f"w{c.width}"), unit="images",
-                     cached=classifier_path(spec.data, c, cache_root()).exists()):
-        classifier = train_classifier(spec.data, c, cache=cache_root(), device=device, quiet=quiet)
+    source, null_label, classifier = check_source(spec.model, 0), -1, None
+    if source.trains:
+        model = diffusion("diffusion", spec.net, spec.train)
+    else:
+        train_split = load_dataset(spec.data, "train")
+        with watch.stage("train", f"load {spec.model.source} {spec.model.path}", cached=True):
+            loaded = load_model(spec.model, train_split.shape, train_split.num_classes, device)
+        model, null_label, classifier = loaded.eps, loaded.null_label, loaded.classifier
+    if classifier is None:  # the source has none of its own: the harness's noisy classifier
+        c = spec.classifier
+        with watch.stage("train", f"classifier {spec.data.name} {classifier_id(spec.data, c)}",
+                         units=c.steps * c.batch_size, key=train_key("classifier", spec.data.name, f"w{c.width}"),
+                         unit="images", cached=classifier_path(spec.data, c, cache_root()).exists()):
+            classifier = train_classifier(spec.data, c, cache=cache_root(), device=device, quiet=quiet)
     guide = (diffusion("guide", *spec.guide_net_and_train())
              if "guide" in method_needs(spec.guidance.method, spec.guidance.kwargs()) else None)
-    return model, classifier, guide
+    return model, classifier, guide, null_label
 
 
 def write_classifier_accuracy(classifier: NoisyClassifier, spec: RunSpec, suite_dir: Path, device: str) -> None:
@@ -147,12 +159,12 @@ def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, watch: Stopw
     spec = cell.spec
     dataset = load_dataset(spec.data, "train")
     t0 = time.perf_counter()
-    model, classifier, guide = train_models(spec, watch, device=device, quiet=quiet)
+    model, classifier, guide, null_label = train_models(spec, watch, device=device, quiet=quiet)
     write_classifier_accuracy(classifier, spec, run_dir.parent.parent, device)
     train_seconds = time.perf_counter() - t0
     seeds = distributed.shard(range(spec.sample.seed, spec.sample.seed + spec.sample.num_samples))
     result = sample_cell(spec, model, dataset.shape, dataset.num_classes, device=device, quiet=quiet, seeds=seeds,
-                         classifier=classifier.log_prob_grad, guide=guide)
+                         classifier=classifier.log_prob_grad, guide=guide, null_label=null_label)
     sampled = result.timings()
     watch.record("sampling", f"{spec.data.name} net {stable_hash(spec.net)[:8]}",  result.seconds,
                  units=sampled["sampled_images"] * (sampled["nfe_per_image"] + 3 * sampled["classifier_evals_per_image"]),

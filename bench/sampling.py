@@ -52,14 +52,17 @@ def _guide_net(guide: torch.nn.Module, spec: RunSpec, num_classes: int, device: 
 
 def sample_cell(spec: RunSpec, model: torch.nn.Module, shape: tuple[int, ...], num_classes: int, *,
                 classifier: Callable[..., torch.Tensor] | None = None, guide: torch.nn.Module | None = None,
-                device: str = "cpu", quiet: bool = False, seeds: range | None = None) -> SampleResult:
+                device: str = "cpu", quiet: bool = False, seeds: range | None = None,
+                null_label: int | None = -1) -> SampleResult:
     """Samples for seeds spec.sample.seed .. + num_samples (or the given range), in batches.
     `classifier(z, lam, labels)` returns grad_z log p(y|z) for classifier guidance; `guide` is the
-    guide model of autoguidance. NFE count the model's and the guide's evaluations."""
+    guide model of autoguidance; `null_label` the model's "no class" label (-1: num_classes; None:
+    none). NFE count the model's and the guide's evaluations."""
     s = spec.sample
     runner = NetworkRunner(model, s, device)
     ctx = GuidanceContext(CountedNet(runner), num_classes, CountedNet(classifier) if classifier is not None else None,
-                          CountedNet(_guide_net(guide, spec, num_classes, device)) if guide is not None else None)
+                          CountedNet(_guide_net(guide, spec, num_classes, device)) if guide is not None else None,
+                          null_label)
     eps_fn = make_guidance(spec.guidance.method, ctx, **spec.guidance.kwargs())
     seeds = seeds if seeds is not None else range(s.seed, s.seed + s.num_samples)
     images, labels = [], []

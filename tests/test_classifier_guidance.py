@@ -67,7 +67,7 @@ def test_bad_base_and_missing_classifier_are_clear_errors():
     ctx = GuidanceContext(CountedNet(lambda *a: None), 10)
     with pytest.raises(GuidanceError, match="valid: cond, uncond"):
         make_guidance("classifier", ctx, scale=1.0, base="both")
-    with pytest.raises(GuidanceError, match="needs noisy_classifier, which this run does not provide"):
+    with pytest.raises(GuidanceError, match=r"needs noisy_classifier \(a classifier of noisy images\), which this run does not provide"):
         make_guidance("classifier", ctx, scale=1.0)
 
 

@@ -177,7 +177,7 @@ def test_schedules_average_to_the_constant_strength():
 def test_missing_needs_unknown_methods_and_bad_guides_are_clear_errors(nets):
     model, _ = nets
     ctx = GuidanceContext(CountedNet(model), 10)
-    with pytest.raises(GuidanceError, match="needs guide, which this run does not provide"):
+    with pytest.raises(GuidanceError, match=r"needs guide \(a guide model\), which this run does not provide"):
         make_guidance("autoguidance", ctx, w=1.0)
     with pytest.raises(GuidanceError, match="needs noisy_classifier"):
         make_guidance("schedule", ctx, inner="classifier", inner_params=(("scale", 1.0),))

@@ -26,7 +26,7 @@ def _per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).flatten(1).sum(1).reshape(-1, *([1] * (a.dim() - 1)))
 
 
-@register_guidance("apg", label="APG", strength="w")
+@register_guidance("apg", label="APG", strength="w", needs=("null_label",))
 def adaptive_projected(ctx: GuidanceContext, w: float = 1.0, eta: float = 0.0, radius: float = math.inf,
                        momentum: float = 0.0, two_pass: bool | None = None):
     if w == 0:

@@ -7,6 +7,12 @@ from typing import Callable
 
 import torch
 
+from ..errors import BenchError
+
+
+class NoNullLabel(BenchError, ValueError):
+    """A method asked for the unconditional eps of a model without a null label."""
+
 
 class CountedNet:
     """Calls a network, counting rows evaluated (one row = one image's NFE) and the time inside it.
@@ -54,10 +60,19 @@ class GuidanceContext:
     num_classes: int
     classifier: CountedNet | None = None
     guide: CountedNet | None = None
+    null_label: int | None = -1  # the label meaning "no class": -1 for num_classes (the harness's models); None: none
+
+    def __post_init__(self):
+        if self.null_label == -1:
+            self.null_label = self.num_classes
 
     @property
     def null_index(self) -> int:
-        return self.num_classes
+        if self.null_label is None:
+            raise NoNullLabel("this model has no null label (it was not trained with label dropout), so it has no "
+                              "unconditional eps: use a method that needs none (cond, classifier guidance with "
+                              "base=cond, autoguidance)")
+        return self.null_label
 
     def null_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return torch.full_like(labels, self.null_index)

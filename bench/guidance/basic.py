@@ -11,7 +11,7 @@ def conditional(ctx: GuidanceContext):
     return ctx.model
 
 
-@register_guidance("uncond", label="unconditional")
+@register_guidance("uncond", label="unconditional", needs=("null_label",))
 def unconditional(ctx: GuidanceContext):
     """eps_theta(z, null): the jointly trained unconditional model; the requested label is ignored."""
     return lambda z, lam, labels: ctx.model(z, lam, ctx.null_labels(labels))

@@ -16,7 +16,7 @@ from .base import GuidanceContext, cond_and_uncond
 from .registry import register_guidance
 
 
-@register_guidance("cfg", label="CFG", strength="w")
+@register_guidance("cfg", label="CFG", strength="w", needs=("null_label",))
 def classifier_free(ctx: GuidanceContext, w: float = 0.0, two_pass: bool | None = None):
     if w == 0:
         return ctx.model

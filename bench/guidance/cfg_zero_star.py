@@ -23,7 +23,7 @@ def optimal_scale(cond: torch.Tensor, uncond: torch.Tensor) -> torch.Tensor:
     return (dot / norm).reshape(-1, *([1] * (cond.dim() - 1)))
 
 
-@register_guidance("cfg_zero_star", label="CFG-Zero*", strength="w")
+@register_guidance("cfg_zero_star", label="CFG-Zero*", strength="w", needs=("null_label",))
 def cfg_zero_star(ctx: GuidanceContext, w: float = 1.0, optimized_scale: bool = True, zero_init_steps: int = 0,
                   two_pass: bool | None = None):
     if zero_init_steps < 0 or zero_init_steps != int(zero_init_steps):

@@ -15,7 +15,7 @@ from .base import GuidanceContext, cond_and_uncond
 from .registry import GuidanceError, register_guidance
 
 
-@register_guidance("cfgpp", label="CFG++", strength="guidance_lambda")
+@register_guidance("cfgpp", label="CFG++", strength="guidance_lambda", needs=("null_label",))
 def cfg_plus_plus(ctx: GuidanceContext, guidance_lambda: float = 0.6, two_pass: bool | None = None):
     if not 0 <= guidance_lambda <= 1:
         raise GuidanceError(f"cfgpp: guidance_lambda={guidance_lambda!r} is not valid: expected a number in [0, 1]")

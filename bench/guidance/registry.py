@@ -28,7 +28,9 @@ from .base import CountedNet, GuidanceContext
 
 EpsFn = Callable[..., Any]
 Factory = Callable[..., EpsFn]
-NEEDS = {"noisy_classifier": "classifier", "guide": "guide"}  # a need -> the context's attribute that meets it
+NEEDS = {"noisy_classifier": "classifier", "guide": "guide", "null_label": "null_label"}  # a need -> the context's attribute that meets it
+NEED_WORDS = {"noisy_classifier": "noisy_classifier (a classifier of noisy images)", "guide": "guide (a guide model)",
+              "null_label": "null_label (a model trained with label dropout; this model has no null label)"}
 
 
 class GuidanceError(BenchError, ValueError):
@@ -148,8 +150,8 @@ def make_guidance(name: str, ctx: GuidanceContext, **params: Any) -> EpsFn:
     eps_fn = METHODS[name].factory(ctx, **params)  # the factory checks its parameters' values
     missing = sorted(need for need in method_needs(name, params) if getattr(ctx, NEEDS[need]) is None)
     if missing and not _unguided(name, params):
-        raise GuidanceError(f"guidance {label(name, params)!r} needs {', '.join(missing)}, which this run does not "
-                            f"provide")
+        raise GuidanceError(f"guidance {label(name, params)!r} needs {', '.join(NEED_WORDS[n] for n in missing)}, "
+                            "which this run does not provide")
     return eps_fn
 
 
@@ -163,7 +165,7 @@ def _stub(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Ten
 
 def stub_context(num_classes: int = 10) -> GuidanceContext:
     """A context of counting stubs (each returns zeros) with every need met."""
-    return GuidanceContext(CountedNet(_stub), num_classes, **{attribute: CountedNet(_stub) for attribute in NEEDS.values()})
+    return GuidanceContext(CountedNet(_stub), num_classes, CountedNet(_stub), CountedNet(_stub))
 
 
 def count_evaluations(guidance: GuidanceSpec, *, steps: int, sampler: str, v: float = 0.3,

@@ -17,7 +17,7 @@ def _std(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1).std(dim=1).reshape(-1, *([1] * (x.dim() - 1)))
 
 
-@register_guidance("rescaled_cfg", label="rescaled CFG", strength="w")
+@register_guidance("rescaled_cfg", label="rescaled CFG", strength="w", needs=("null_label",))
 def rescaled_cfg(ctx: GuidanceContext, w: float = 1.0, phi: float = 0.7, two_pass: bool | None = None):
     if w == 0:
         return ctx.model
