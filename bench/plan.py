@@ -22,6 +22,7 @@ import torch
 
 from baselines.noisy_classifier import classifier_path
 from .config import stable_hash
+from .errors import BenchError
 from .data import load_dataset, nominal_shape
 from .guidance import count_evaluations, method_needs
 from .pipeline import describe_sampling, finished_metrics, scoring_key
@@ -31,7 +32,7 @@ from .stages import LEDGER, features_key, machine_identity, rates, read_ledger, 
 from .store import cache_root
 from .suites import Cell
 from .train import model_path
-from .unet import UNet
+from .sources import SOURCES
 
 STAGE_COLUMNS = ["reference_s", "train_s", "sampling_s", "features_s", "metrics_s"]
 
@@ -44,24 +45,37 @@ def nfe_per_image(cell: Cell) -> tuple[float, float]:
     return counted["nfe"], counted["classifier_evals"]
 
 
-def seconds_per_nfe(cell: Cell, device: str, repeats: int = 3) -> float:
-    """Seconds for one image through the cell's (untrained) network on `device`: the fastest of
-    `repeats` timed calls on a batch of the cell's sampling batch size, after one warm-up call (the
-    minimum, because a busy machine only ever adds time)."""
+def seconds_per_nfe(cell: Cell, device: str, repeats: int = 3, budget: float = 1.0) -> float:
+    """Seconds for one image through the cell's network (untrained, from its model source) on `device`:
+    timed on one image, then on the largest batch up to the cell's that takes about `budget` seconds
+    (a large network on a CPU is not timed at a GPU's batch); the fastest of `repeats` calls after a
+    warm-up (the minimum, because a busy machine only ever adds time)."""
     shape = nominal_shape(cell.spec.data)
-    net = UNet(cell.spec.net, shape[0], 10).to(device).eval()
-    batch = cell.spec.sample.batch_size
-    z = torch.randn(batch, *shape, device=device)
-    lam, labels = torch.zeros(batch, device=device), torch.zeros(batch, dtype=torch.long, device=device)
-    times = []
-    with torch.inference_mode():
-        for _ in range(repeats + 1):
-            start = time.perf_counter()
-            net(z, lam, labels)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-    return min(times[1:]) / batch
+    net = SOURCES[cell.spec.model.source].untrained(cell.spec.model, cell.spec.net, shape, 10).to(device).eval()
+
+    def fastest(batch: int, calls: int) -> float:
+        z = torch.randn(batch, *shape, device=device)
+        lam, labels = torch.zeros(batch, device=device), torch.zeros(batch, dtype=torch.long, device=device)
+        times = []
+        with torch.inference_mode():
+            for _ in range(calls + 1):
+                start = time.perf_counter()
+                net(z, lam, labels)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - start)
+        return min(times[1:]) / batch
+    one = fastest(1, 1)
+    batch = int(min(cell.spec.sample.batch_size, max(1, budget / one)))
+    return one if batch == 1 else fastest(batch, repeats)
+
+
+def reference_size(spec) -> float:
+    """Images in the reference split (NaN where the data is not readable here, e.g. a user's folder)."""
+    try:
+        return len(load_dataset(spec.data, spec.eval.reference_split).labels)
+    except BenchError:
+        return math.nan
 
 
 def feature_kinds(spec) -> list[str]:
@@ -96,7 +110,7 @@ class Rates:
         return math.nan, "unmeasured"
 
     def network(self, cell: Cell) -> float:
-        key = repr((cell.spec.data, cell.spec.net, cell.spec.sample.batch_size))
+        key = repr((cell.spec.data, cell.spec.net, cell.spec.model, cell.spec.sample.batch_size))
         if key not in self.timed:
             self.timed[key] = seconds_per_nfe(cell, self.device)
         return self.timed[key]
@@ -133,7 +147,8 @@ def _stage_seconds(cell: Cell, sampling_units: float, rate: Rates, charged: set[
     out["sampling_s"] = sampling * sampling_units
 
     train = 0.0
-    models = [("diffusion", s.net, s.train)]
+    source = SOURCES[s.model.source]
+    models = [("diffusion", s.net, s.train)] if source.trains else []
     if "guide" in method_needs(s.guidance.method, s.guidance.kwargs()):
         models.append(("guide", *s.guide_net_and_train()))
     for kind, net, tr in models:
@@ -147,7 +162,7 @@ def _stage_seconds(cell: Cell, sampling_units: float, rate: Rates, charged: set[
         train += per_image * tr.steps * tr.batch_size
     c = s.classifier
     path = classifier_path(s.data, c, cache_root())
-    if str(path) not in charged and not path.exists():
+    if str(path) not in charged and not path.exists() and not source.own_classifier(s.model):
         charged.add(str(path))
         per_image, _ = rate.get("train", train_key("classifier", s.data.name, f"w{c.width}"))
         train += per_image * c.steps * c.batch_size
@@ -160,7 +175,7 @@ def _stage_seconds(cell: Cell, sampling_units: float, rate: Rates, charged: set[
         charge = repr((s.data, s.eval.reference_split, kind))
         if charge not in charged and not reference_cached(s.data, s.eval.reference_split, kind, cache_root()):
             charged.add(charge)
-            reference += per_image * len(load_dataset(s.data, s.eval.reference_split).labels)
+            reference += per_image * reference_size(s)
     out["features_s"], out["reference_s"] = features, reference
     per_image, basis["metrics"] = rate.get("metrics", scoring_key(s))
     out["metrics_s"] = per_image * s.sample.num_samples

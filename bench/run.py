@@ -112,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
         stages = ", ".join(f"{c.removesuffix('_s')} {todo[c].sum(min_count=len(todo) > 0) / 60:.1f}" for c in STAGE_COLUMNS)
         basis = "; ".join(sorted(set(todo["basis"].dropna()))) if "basis" in todo else ""
         print(f"plan: {len(cells)} cells ({int(table.done.sum())} finished), {table.samples.sum():,} samples, "
-              f"{table.sampling_nfe.sum():,} sampling NFE; still to run ~{todo.est_seconds.sum() / 3600:.2f} h on {device} "
+              f"{table.sampling_nfe.sum():,} sampling NFE; still to run "
+              f"{'at least ' if todo[STAGE_COLUMNS].isna().any().any() else ''}~{todo[STAGE_COLUMNS].sum().sum() / 3600:,.2f} h "
+              f"on {device} "
               f"(minutes by stage: {stages}; rates from {basis or 'nothing left to run'}; "
               f"nan = no run here has measured that stage yet)")
         from .power import describe, power_plan

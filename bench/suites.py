@@ -9,7 +9,7 @@ import fnmatch
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
-from .config import (ClassifierSpec, DataSpec, EvalSpec, GuideSpec, GuidanceSpec, NetSpec, RunSpec, SampleSpec, TrainSpec,
+from .config import (ClassifierSpec, DataSpec, EvalSpec, GuideSpec, GuidanceSpec, ModelSpec, NetSpec, RunSpec, SampleSpec, TrainSpec,
                      stable_hash)
 from .errors import BenchError
 from .overrides import apply_overrides, parse_overrides
@@ -260,6 +260,26 @@ TABLE1_W_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2.0, 3.0
 def imagenet64() -> list[Cell]:
     cells = [cfg_cell(with_p(IMAGENET64_BASE, p), w) for p in PAPER_P_UNCOND for w in TABLE1_W_GRID]
     return cells + [classifier_cell(IMAGENET64_BASE, s) for s in (0.5, 1.0, 2.0, 4.0, 10.0)]
+
+
+# Bring your own model: the public ADM ImageNet 64x64 model and its noisy classifier (guided-diffusion's
+# 64x64_diffusion.pt and 64x64_classifier.pt), which have no null label: unguided, classifier guidance
+# over the scale (their paper's sweep), and the same guidance restricted to an interval of noise levels.
+# --set model.path=.../64x64_diffusion.pt --set model.classifier_path=.../64x64_classifier.pt
+# --set data.root=/path/to/Imagenet64 (the reference set: train_data_batch_*.npz)
+ADM64_BASE = replace(IMAGENET64_BASE, model=ModelSpec(source="adm", config="imagenet64",
+                                                      classifier_config="imagenet64-classifier"),
+                     sample=replace(IMAGENET64_BASE.sample, steps=250, batch_size=256))
+ADM64_SCALES = (0.0, 0.5, 1.0, 2.0, 4.0, 10.0)
+
+
+@register_suite("adm64", "your ADM ImageNet 64x64 model + classifier: classifier scale sweep, interval guidance, 50k samples, Inception")
+def adm64() -> list[Cell]:
+    def cell(name: str, method: str, params: tuple) -> Cell:
+        return Cell(f"adm64_{name}_T250", replace(ADM64_BASE, guidance=GuidanceSpec(method, params)))
+    cells = [cell(f"clf_s{s:g}", "classifier", (("base", "cond"), ("scale", s))) for s in ADM64_SCALES]
+    return cells + [cell(f"interval-clf_s{s:g}", "interval", (("inner", "classifier"), ("inner_params", (("scale", s),))))
+                    for s in (1.0, 4.0)]
 
 
 CIFAR10_BASE = RunSpec(

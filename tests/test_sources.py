@@ -142,3 +142,15 @@ def test_bad_model_sources_exit_2_with_one_message(settings, message, reference,
 def test_source_error_is_a_bench_error():
     from bench.errors import BenchError
     assert issubclass(SourceError, BenchError)
+
+
+def test_adm64_preset_plans_with_the_users_files_and_refuses_without_them(tmp_path, capsys):
+    model, classifier = tmp_path / "64x64_diffusion.pt", tmp_path / "64x64_classifier.pt"
+    model.touch(), classifier.touch()
+    args = ["--suite", "adm64", "--dry-run", "--out", str(tmp_path), "--set", f"model.classifier_path={classifier}",
+            "--set", f"data.root={tmp_path}"]
+    assert runner.main([*args, "--set", f"model.path={model}"]) == 0
+    out = capsys.readouterr().out
+    assert "plan: 8 cells (0 finished), 400,000 samples" in out and "still to run at least" in out
+    assert runner.main(args) == 2
+    assert "model.path is empty; name the local checkpoint file" in capsys.readouterr().err

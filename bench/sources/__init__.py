@@ -23,8 +23,9 @@ from typing import Callable
 
 import torch
 
-from ..config import ModelSpec
+from ..config import ModelSpec, NetSpec
 from ..registry import Registry
+from ..unet import UNet
 from .adm import CONFIGS, AdmNet
 from .noise import (SCHEDULES, DiscreteClassifier, DiscreteEpsModel, DiscreteTimesteps, EDMEpsModel,
                     SourceError)
@@ -47,6 +48,8 @@ class Source:
     check: Callable[[ModelSpec, int], None]  # (spec, dataset classes): raise SourceError, load nothing
     load: Callable[[ModelSpec, tuple[int, ...], int], LoadedModel] | None
     null_label: Callable[[ModelSpec], int | None]  # known before loading: -1 num_classes, None none
+    untrained: Callable[[ModelSpec, NetSpec, tuple[int, ...], int], torch.nn.Module]  # same cost, no weights (plans)
+    own_classifier: Callable[[ModelSpec], bool] = lambda spec: False  # brings its noisy classifier
 
 
 SOURCES: Registry[Source] = Registry("model source", "model sources", SourceError)
@@ -143,10 +146,18 @@ def _load_callable(spec: ModelSpec, shape: tuple[int, ...], num_classes: int) ->
     return LoadedModel(eps, spec.null_label if spec.null_label >= 0 else None, None, f"{spec.function} ({spec.prediction})")
 
 
-SOURCES.add("trained", Source("trained", True, lambda spec, num_classes: None, None, lambda spec: -1))
-SOURCES.add("adm", Source("adm", False, _check_adm, _load_adm, lambda spec: None))
+def _untrained_adm(spec: ModelSpec, net: NetSpec, shape: tuple[int, ...], num_classes: int) -> torch.nn.Module:
+    return DiscreteEpsModel(AdmNet(CONFIGS[spec.config]), DiscreteTimesteps(SCHEDULES[spec.schedule](spec.timesteps)),
+                            shape[0])
+
+
+SOURCES.add("trained", Source("trained", True, lambda spec, num_classes: None, None, lambda spec: -1,
+                              lambda spec, net, shape, num_classes: UNet(net, shape[0], num_classes)))
+SOURCES.add("adm", Source("adm", False, _check_adm, _load_adm, lambda spec: None, _untrained_adm,
+                          lambda spec: bool(spec.classifier_path)))
 SOURCES.add("callable", Source("callable", False, _check_callable, _load_callable,
-                               lambda spec: spec.null_label if spec.null_label >= 0 else None))
+                               lambda spec: spec.null_label if spec.null_label >= 0 else None,
+                               lambda spec, net, shape, num_classes: _load_callable(spec, shape, num_classes).eps))
 
 
 def check_source(spec: ModelSpec, num_classes: int) -> Source:
