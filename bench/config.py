@@ -225,6 +225,7 @@ class ModelSpec(Validated):
     """Where the diffusion model comes from (bench/sources): `trained` here from the net and train
     sections, or a pretrained network from files the user names (nothing is downloaded): `adm`
     (a guided-diffusion checkpoint with the architecture `config`, and optionally its noisy classifier),
+    `diffusers` (a save_pretrained folder: UNet2DModel, or DiT with its VAE in `vae_path`),
     `callable` (a user's module:function). Discrete-time networks take `schedule`/`timesteps`; a
     callable returning an EDM denoiser (prediction=denoiser) needs its sigma range. `null_label` is the
     label meaning "no class" (-1: the model has none, so no classifier-free guidance)."""
@@ -234,6 +235,7 @@ class ModelSpec(Validated):
     config: str = spec_field("", TEXT, later=True)
     classifier_path: str = spec_field("", TEXT, later=True)
     classifier_config: str = spec_field("", TEXT, later=True)
+    vae_path: str = spec_field("", TEXT, later=True)  # diffusers latent models: the AutoencoderKL folder
     function: str = spec_field("", TEXT, later=True)  # callable: "package.module:function"
     prediction: str = spec_field("eps", one_of("eps", "denoiser"), later=True)
     schedule: str = spec_field("cosine", one_of("cosine", "linear"), later=True)

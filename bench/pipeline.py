@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -84,6 +84,9 @@ def validate_cells(cells: Sequence[Cell]) -> None:
             raise SpecError(f"data.size={spec.data.size}: images of side {side} cannot be halved {factor.bit_length() - 1} "
                             f"times by a network with net.channel_mult={list(spec.net.channel_mult)}; use a multiple of {factor}")
         source = check_source(spec.model, 0)
+        if source.latent(spec.model) and spec.sample.clip_x:
+            raise SpecError("a latent model's samples are latents, which clipping to [-1, 1] would corrupt: "
+                            "set sample.clip_x=false")
         make_guidance(spec.guidance.method, replace(stub_context(), null_label=source.null_label(spec.model)),
                       **spec.guidance.kwargs())
         kind = FEATURES[spec.eval.features]
@@ -111,23 +114,36 @@ def load_inputs(cells: Sequence[Cell], watch: Stopwatch, inception_weights: str 
     return extractors
 
 
-def train_models(spec: RunSpec, watch: Stopwatch, *, device: str, quiet: bool) -> tuple:
+@dataclass(frozen=True)
+class CellModels:
+    """What a cell samples with: the eps-model, the guidance classifier, the guide (None unless its method
+    needs one), the model's null label (-1: num_classes; None: none), and for latent models the shape
+    sampled and the decoder to images."""
+    model: torch.nn.Module
+    classifier: torch.nn.Module
+    guide: torch.nn.Module | None
+    null_label: int | None = -1
+    sample_shape: tuple[int, ...] | None = None
+    decode: torch.nn.Module | None = None
+
+
+def train_models(spec: RunSpec, watch: Stopwatch, *, device: str, quiet: bool) -> CellModels:
     """The cell's diffusion model, guidance classifier and (where its method needs one) guide, trained
     or loaded from the cache, or the pretrained pieces of the spec's model source (bench/sources); each
-    timed as stage "train" with its images seen (steps x batch). Returns them with the null label."""
+    timed as stage "train" with its images seen (steps x batch)."""
     def diffusion(kind: str, net, train) -> torch.nn.Module:
         with watch.stage("train", f"{kind} {spec.data.name} {model_id(spec.data, net, train)}",
                          key=train_key(kind, spec.data.name, stable_hash(net)), units=train.steps * train.batch_size,
                          unit="images", cached=model_path(spec.data, net, train).exists()):
             return train_diffusion(spec.data, net, train, device=device, quiet=quiet)
-    source, null_label, classifier = check_source(spec.model, 0), -1, None
+    source, loaded = check_source(spec.model, 0), None
     if source.trains:
-        model = diffusion("diffusion", spec.net, spec.train)
+        model, classifier = diffusion("diffusion", spec.net, spec.train), None
     else:
         train_split = load_dataset(spec.data, "train")
         with watch.stage("train", f"load {spec.model.source} {spec.model.path}", cached=True):
             loaded = load_model(spec.model, train_split.shape, train_split.num_classes, device)
-        model, null_label, classifier = loaded.eps, loaded.null_label, loaded.classifier
+        model, classifier = loaded.eps, loaded.classifier
     if classifier is None:  # the source has none of its own: the harness's noisy classifier
         c = spec.classifier
         with watch.stage("train", f"classifier {spec.data.name} {classifier_id(spec.data, c)}",
@@ -136,7 +152,17 @@ def train_models(spec: RunSpec, watch: Stopwatch, *, device: str, quiet: bool) -
             classifier = train_classifier(spec.data, c, cache=cache_root(), device=device, quiet=quiet)
     guide = (diffusion("guide", *spec.guide_net_and_train())
              if "guide" in method_needs(spec.guidance.method, spec.guidance.kwargs()) else None)
-    return model, classifier, guide, null_label
+    if loaded is None:
+        return CellModels(model, classifier, guide)
+    return CellModels(model, classifier, guide, loaded.null_label, loaded.sample_shape, loaded.decode)
+
+
+def decoded(samples: torch.Tensor, decode: torch.nn.Module | None, batch_size: int, device: str) -> torch.Tensor:
+    """Samples as images in [-1, 1]: latent models' samples through their decoder, in batches."""
+    if decode is None:
+        return samples
+    with torch.inference_mode():
+        return torch.cat([decode(batch.to(device)).float().cpu() for batch in samples.split(batch_size)])
 
 
 def write_classifier_accuracy(classifier: NoisyClassifier, spec: RunSpec, suite_dir: Path, device: str) -> None:
@@ -159,19 +185,21 @@ def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, watch: Stopw
     spec = cell.spec
     dataset = load_dataset(spec.data, "train")
     t0 = time.perf_counter()
-    model, classifier, guide, null_label = train_models(spec, watch, device=device, quiet=quiet)
+    models = train_models(spec, watch, device=device, quiet=quiet)
+    classifier = models.classifier
     write_classifier_accuracy(classifier, spec, run_dir.parent.parent, device)
     train_seconds = time.perf_counter() - t0
     seeds = distributed.shard(range(spec.sample.seed, spec.sample.seed + spec.sample.num_samples))
-    result = sample_cell(spec, model, dataset.shape, dataset.num_classes, device=device, quiet=quiet, seeds=seeds,
-                         classifier=classifier.log_prob_grad, guide=guide, null_label=null_label)
+    result = sample_cell(spec, models.model, models.sample_shape or dataset.shape, dataset.num_classes, device=device,
+                         quiet=quiet, seeds=seeds, classifier=classifier.log_prob_grad, guide=models.guide,
+                         null_label=models.null_label)
     sampled = result.timings()
     watch.record("sampling", f"{spec.data.name} net {stable_hash(spec.net)[:8]}",  result.seconds,
                  units=sampled["sampled_images"] * (sampled["nfe_per_image"] + 3 * sampled["classifier_evals_per_image"]),
                  unit="network evaluations x images (a classifier pass as 3)",
                  key=sampling_key(spec.data.name, stable_hash(spec.net), describe_sampling(spec.sample)))
     t1 = time.perf_counter()
-    images = to_uint8(result.images)
+    images = to_uint8(decoded(result.images, models.decode, spec.sample.batch_size, device))
     feats = sample_features(extractors, images, device, watch)
     extract_seconds = time.perf_counter() - t1
     gathered = distributed.gather_cat({"images": images, "labels": result.labels, **feats})

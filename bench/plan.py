@@ -50,8 +50,9 @@ def seconds_per_nfe(cell: Cell, device: str, repeats: int = 3, budget: float = 1
     timed on one image, then on the largest batch up to the cell's that takes about `budget` seconds
     (a large network on a CPU is not timed at a GPU's batch); the fastest of `repeats` calls after a
     warm-up (the minimum, because a busy machine only ever adds time)."""
-    shape = nominal_shape(cell.spec.data)
-    net = SOURCES[cell.spec.model.source].untrained(cell.spec.model, cell.spec.net, shape, 10).to(device).eval()
+    source = SOURCES[cell.spec.model.source]
+    shape = source.sampled_shape(cell.spec.model, nominal_shape(cell.spec.data))
+    net = source.untrained(cell.spec.model, cell.spec.net, shape, 10).to(device).eval()
 
     def fastest(batch: int, calls: int) -> float:
         z = torch.randn(batch, *shape, device=device)

@@ -282,6 +282,25 @@ def adm64() -> list[Cell]:
                     for s in (1.0, 4.0)]
 
 
+# Bring your own model: DiT-XL/2 at 256x256 (trained with label dropout 0.1, null class 1000), as the diffusers
+# folders of facebook/DiT-XL-2-256 (transformer/ and vae/), sampled in latents: the FID-against-w curve.
+# --set model.path=.../DiT-XL-2-256/transformer --set model.vae_path=.../DiT-XL-2-256/vae
+# --set data.root=/path/to/imagenet/train (class-per-folder images: the reference set)
+DIT256_BASE = RunSpec(
+    data=DataSpec("folder", size=256),
+    model=ModelSpec(source="diffusers", schedule="linear"),
+    sample=SampleSpec(sampler="ancestral", steps=250, v=0.3, clip_x=False, num_samples=50_000, batch_size=64),
+    eval=EvalSpec(features="inception", reference_split="train"),
+)
+DIT256_W = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # DiT's scale s is 1 + w (its paper's s = 1.5 is w = 0.5)
+
+
+@register_suite("dit256", "your DiT-XL/2 256x256 (diffusers folders): FID against w, 8 values, 50k samples, Inception")
+def dit256() -> list[Cell]:
+    return [Cell(f"dit256_cfg_w{w:g}_T250", replace(DIT256_BASE, guidance=GuidanceSpec("cfg", (("w", w),))))
+            for w in DIT256_W]
+
+
 CIFAR10_BASE = RunSpec(
     data=DataSpec("cifar10"),  # --set data.root=/path/holding/cifar-10-batches-py
     net=NetSpec(channels=128, channel_mult=(1, 2, 2, 2), blocks_per_level=2, attention_levels=(1,), dropout=0.1),

@@ -13,7 +13,7 @@ LAYERS = {
     1: ["bench.store", "bench.distributed", "bench.progress", "bench.envinfo", "bench.grids", "bench.data",
         "bench.diffusion", "bench.unet", "bench.evaluator", "bench.train", "bench.fastpath", "baselines",
         "baselines.noisy_classifier", "bench.stages", "bench.roofline", "bench.autotune", "bench.sources",
-        "bench.sources.noise", "bench.sources.adm"],
+        "bench.sources.noise", "bench.sources.adm", "bench.sources.hub"],
     2: ["bench.samplers", "bench.guidance", "bench.guidance.base", "bench.guidance.registry", "bench.guidance.basic",
         "bench.guidance.cfg", "bench.guidance.apg", "bench.guidance.interval", "bench.guidance.classifier",
         "bench.guidance.autoguidance", "bench.guidance.cfgpp", "bench.guidance.cfg_zero_star", "bench.guidance.rescaled",

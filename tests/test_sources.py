@@ -123,7 +123,7 @@ def test_callable_source_runs_cfg_end_to_end(tmp_path, monkeypatch):
      "needs the denoiser's noise range"),
     (["model.source=callable", "model.function=user_models:nothing_here"], "cannot be imported"),
     (["model.source=callable", "model.function=user_models:not_a_network"], "returned str, not a torch.nn.Module"),
-    (["model.source=hub"], "unknown model source 'hub'; known model sources: adm, callable, trained"),
+    (["model.source=hub"], "unknown model source 'hub'; known model sources: adm, callable, diffusers, trained"),
 ])
 def test_bad_model_sources_exit_2_with_one_message(settings, message, reference, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
@@ -154,3 +154,55 @@ def test_adm64_preset_plans_with_the_users_files_and_refuses_without_them(tmp_pa
     assert "plan: 8 cells (0 finished), 400,000 samples" in out and "still to run at least" in out
     assert runner.main(args) == 2
     assert "model.path is empty; name the local checkpoint file" in capsys.readouterr().err
+
+
+diffusers = pytest.importorskip("diffusers", reason="the diffusers source is an optional extra")
+
+
+@pytest.fixture(scope="module")
+def tiny_dit(tmp_path_factory):
+    """A randomly initialised latent DiT (10 classes + null) and a one-level AutoencoderKL for 1x8x8 digits,
+    written as save_pretrained folders."""
+    root = tmp_path_factory.mktemp("dit")
+    torch.manual_seed(0)
+    dit = diffusers.DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8,
+                                          num_layers=1, sample_size=8, patch_size=2, num_embeds_ada_norm=10)
+    vae = diffusers.AutoencoderKL(in_channels=1, out_channels=1, latent_channels=4, block_out_channels=(32,),
+                                  norm_num_groups=32, sample_size=8)
+    dit.save_pretrained(root / "dit")
+    vae.save_pretrained(root / "vae")
+    return root
+
+
+def test_diffusers_adapter_is_the_model_at_the_mapped_timestep(tiny_dit):
+    loaded = load_model(ModelSpec(source="diffusers", path=str(tiny_dit / "dit"), vae_path=str(tiny_dit / "vae"),
+                                  schedule="linear"), (1, 8, 8), 10, "cpu")
+    assert loaded.null_label == 10 and loaded.sample_shape == (4, 8, 8)
+    dit = diffusers.DiTTransformer2DModel.from_pretrained(tiny_dit / "dit").eval()
+    steps = DiscreteTimesteps(linear_alphas_cumprod(1000))
+    t = torch.tensor([3.0, 420.0])
+    z, labels = torch.randn(2, 4, 8, 8), torch.tensor([1, 10])
+    with torch.no_grad():
+        direct = dit(z, t, class_labels=labels).sample[:, :4]
+        torch.testing.assert_close(loaded.eps(z, steps.lambda_of_t(t).float(), labels), direct, rtol=1e-4, atol=1e-4)
+        assert loaded.decode(z).shape == (2, 1, 8, 8)
+
+
+def test_latent_dit_cell_runs_end_to_end_through_features_and_metrics(tiny_dit, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    args = ["--suite", "tiny", "--quiet", "--no-report", "--out", str(tmp_path / "out"), "--only", "cfg_p0.1_w0.5_T4",
+            "--set", "model.source=diffusers", "--set", f"model.path={tiny_dit / 'dit'}",
+            "--set", f"model.vae_path={tiny_dit / 'vae'}", "--set", "model.schedule=linear", "--set", "classifier.steps=1"]
+    assert runner.main(args) == 2  # latents would be clipped
+    assert "set sample.clip_x=false" in capsys.readouterr().err
+    assert runner.main([*args, "--set", "sample.clip_x=false"]) == 0
+    metrics = [p.read_text() for p in (tmp_path / "out" / "tiny" / "runs").glob("*/metrics.json")]
+    assert len(metrics) == 1 and '"model_source": "diffusers"' in metrics[0] and '"fid":' in metrics[0]
+
+
+def test_dit256_preset_plans_from_the_users_folders(tiny_dit, tmp_path, capsys):
+    (tmp_path / "imagenet" / "n01440764").mkdir(parents=True)
+    assert runner.main(["--suite", "dit256", "--dry-run", "--out", str(tmp_path), "--set", f"model.path={tiny_dit / 'dit'}",
+                        "--set", f"model.vae_path={tiny_dit / 'vae'}", "--set", f"data.root={tmp_path / 'imagenet'}"]) == 0
+    out = capsys.readouterr().out
+    assert "plan: 8 cells (0 finished), 400,000 samples" in out and "dit256_cfg_w0.5_T250" in out

@@ -6,6 +6,8 @@ and adapts it to the suite's eps_fn(z, lambda, labels) (bench/sources/noise.py):
   - `adm`: a guided-diffusion checkpoint (model.path) with the architecture model.config (adm.CONFIGS),
     loaded strictly; learned-sigma outputs keep their eps half; ADM has no null label. model.classifier_path
     (with model.classifier_config) adds the released noisy classifier for classifier guidance.
+  - `diffusers`: a save_pretrained folder (model.path) of a class-conditional UNet2DModel, or of a
+    DiTTransformer2DModel sampled in latents and decoded by the AutoencoderKL in model.vae_path (bench/sources/hub.py).
   - `callable`: model.function = "package.module:function", called as function(spec, shape, num_classes)
     and returning a torch.nn.Module: with model.prediction=eps, an eps-model net(x_t, t, labels) on the
     discrete schedule (model.schedule, model.timesteps); with prediction=denoiser, an EDM denoiser
@@ -17,7 +19,7 @@ pieces. Every failure is a SourceError with one message naming the fix.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +28,7 @@ import torch
 from ..config import ModelSpec, NetSpec
 from ..registry import Registry
 from ..unet import UNet
+from . import hub
 from .adm import CONFIGS, AdmNet
 from .noise import (SCHEDULES, DiscreteClassifier, DiscreteEpsModel, DiscreteTimesteps, EDMEpsModel,
                     SourceError)
@@ -39,6 +42,8 @@ class LoadedModel:
     null_label: int | None
     classifier: torch.nn.Module | None
     description: str
+    sample_shape: tuple[int, ...] | None = None  # latent models: what is sampled (else the data's shape)
+    decode: torch.nn.Module | None = None  # latent models: latents -> images in [-1, 1]
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class Source:
     null_label: Callable[[ModelSpec], int | None]  # known before loading: -1 num_classes, None none
     untrained: Callable[[ModelSpec, NetSpec, tuple[int, ...], int], torch.nn.Module]  # same cost, no weights (plans)
     own_classifier: Callable[[ModelSpec], bool] = lambda spec: False  # brings its noisy classifier
+    latent: Callable[[ModelSpec], bool] = lambda spec: False  # samples latents that it decodes
+    sampled_shape: Callable[[ModelSpec, tuple[int, ...]], tuple[int, ...]] = lambda spec, data_shape: data_shape
 
 
 SOURCES: Registry[Source] = Registry("model source", "model sources", SourceError)
@@ -151,10 +158,52 @@ def _untrained_adm(spec: ModelSpec, net: NetSpec, shape: tuple[int, ...], num_cl
                             shape[0])
 
 
+def _check_diffusers(spec: ModelSpec, num_classes: int) -> None:
+    config = hub.model_config(spec.path)
+    hub.diffusers_module()
+    if hub.is_latent(config) and not Path(spec.vae_path).expanduser().is_dir():
+        raise SourceError(f"a DiT samples latents: model.vae_path={spec.vae_path!r} must name its AutoencoderKL folder")
+    classes = config.get("num_embeds_ada_norm") or config.get("num_class_embeds")
+    if classes and num_classes and classes != num_classes and classes != num_classes + 1:
+        raise SourceError(f"model.path={spec.path!r} has {classes} classes but the dataset has {num_classes}")
+
+
+def _diffusers_null(spec: ModelSpec) -> int | None:
+    config = hub.model_config(spec.path)
+    if hub.is_latent(config):
+        return config["num_embeds_ada_norm"]  # DiT's extra class row, the label its training dropped to
+    return spec.null_label if spec.null_label >= 0 else None
+
+
+def _diffusers_eps(spec: ModelSpec, net: torch.nn.Module, config: dict) -> DiscreteEpsModel:
+    return DiscreteEpsModel(net, DiscreteTimesteps(SCHEDULES[spec.schedule](spec.timesteps)), config["in_channels"])
+
+
+def _diffusers_shape(spec: ModelSpec, data_shape: tuple[int, ...]) -> tuple[int, ...]:
+    config = hub.model_config(spec.path)
+    return (config["in_channels"], config["sample_size"], config["sample_size"]) if hub.is_latent(config) else data_shape
+
+
+def _load_diffusers(spec: ModelSpec, shape: tuple[int, ...], num_classes: int) -> LoadedModel:
+    net, decoder, config = hub.load(spec.path, spec.vae_path, "cpu")
+    return LoadedModel(_diffusers_eps(spec, net, config), _diffusers_null(spec), None,
+                       f"diffusers {config['_class_name']} from {spec.path}",
+                       _diffusers_shape(spec, shape) if decoder is not None else None, decoder)
+
+
+def _untrained_diffusers(spec: ModelSpec, net: NetSpec, shape: tuple[int, ...], num_classes: int) -> torch.nn.Module:
+    config = hub.model_config(spec.path)
+    model = getattr(hub.diffusers_module(), config["_class_name"]).from_config(config)
+    return _diffusers_eps(spec, hub.DiffusersEps(model), config)
+
+
 SOURCES.add("trained", Source("trained", True, lambda spec, num_classes: None, None, lambda spec: -1,
                               lambda spec, net, shape, num_classes: UNet(net, shape[0], num_classes)))
 SOURCES.add("adm", Source("adm", False, _check_adm, _load_adm, lambda spec: None, _untrained_adm,
                           lambda spec: bool(spec.classifier_path)))
+SOURCES.add("diffusers", Source("diffusers", False, _check_diffusers, _load_diffusers, _diffusers_null,
+                                _untrained_diffusers, latent=lambda spec: hub.is_latent(hub.model_config(spec.path)),
+                                sampled_shape=_diffusers_shape))
 SOURCES.add("callable", Source("callable", False, _check_callable, _load_callable,
                                lambda spec: spec.null_label if spec.null_label >= 0 else None,
                                lambda spec, net, shape, num_classes: _load_callable(spec, shape, num_classes).eps))
@@ -170,5 +219,6 @@ def check_source(spec: ModelSpec, num_classes: int) -> Source:
 def load_model(spec: ModelSpec, shape: tuple[int, ...], num_classes: int, device: str) -> LoadedModel:
     """The pretrained model of a non-training source, on `device`."""
     loaded = check_source(spec, num_classes).load(spec, shape, num_classes)
-    classifier = loaded.classifier.to(device) if loaded.classifier is not None else None
-    return LoadedModel(loaded.eps.to(device), loaded.null_label, classifier, loaded.description)
+    def moved(module):
+        return module.to(device) if module is not None else None
+    return replace(loaded, eps=loaded.eps.to(device), classifier=moved(loaded.classifier), decode=moved(loaded.decode))
