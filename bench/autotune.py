@@ -1,7 +1,7 @@
 """What `--fast` means on this machine, decided by measuring rather than by assumption.
 
-For one network (its NetSpec, image shape and sampling batch) on one device, every way of evaluating
-it that bench/fastpath.py offers is timed: memory format (contiguous, channels_last) x precision
+For one network (its NetSpec, image shape and batch) on one device, every way of evaluating it — a
+sampling forward pass (bench/fastpath.py), or a training step's forward and backward — is timed: memory format (contiguous, channels_last) x precision
 (fp32, bf16 autocast) x torch.compile. Timings are interleaved round by round (the order rotates) and
 each candidate keeps its fastest round, so drifts in machine load hit every candidate alike.
 
@@ -19,6 +19,7 @@ run id was computed with.
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import time
@@ -49,9 +50,10 @@ class Decision:
     def settings(self, passes: float = float("inf")) -> tuple[bool, str, bool]:
         return choose(self.timings, passes)
 
-    def apply(self, sample: SampleSpec, passes: float = float("inf")) -> SampleSpec:
+    def apply(self, section, passes: float = float("inf")):
+        """`section` (a SampleSpec or TrainSpec) with the chosen channels_last, precision and compile."""
         channels_last, precision, compile_ = self.settings(passes)
-        return replace(sample, channels_last=channels_last, precision=precision, compile=compile_)
+        return replace(section, channels_last=channels_last, precision=precision, compile=compile_)
 
     def speedup(self, passes: float = float("inf")) -> float:
         """fp32 eager's time per pass over the chosen setting's."""
@@ -75,10 +77,29 @@ def _relative_error(eps: torch.Tensor, reference: torch.Tensor) -> float:
     return ((eps - reference).pow(2).mean().sqrt() / reference.pow(2).mean().sqrt()).item()
 
 
+def _training_step(model: torch.nn.Module, spec: SampleSpec, device: str):
+    """A training step's work under the candidate's settings: forward under autocast and backward
+    (the optimizer step costs the same for every candidate); returns the eps of the forward pass."""
+    memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
+    trained = model.to(memory_format=memory_format).requires_grad_(True)
+    forward = torch.compile(trained, dynamic=False) if spec.compile else trained
+    autocast = torch.autocast(torch.device(device).type, torch.bfloat16, enabled=spec.precision == "bf16")
+
+    def step(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        trained.zero_grad(set_to_none=True)
+        with autocast:
+            eps = forward(z, lam, labels)
+            loss = eps.float().pow(2).mean()
+        loss.backward()
+        return eps.detach().float()
+    return step
+
+
 def measure(net: NetSpec, shape: tuple[int, ...], num_classes: int, batch: int, device: str, *,
-            with_compile: bool = False, rounds: int = 3, passes: int = 3) -> dict:
-    """Best seconds per forward pass and eps error of every candidate on a network with perturbed
-    random weights (the cost of a pass does not depend on the weights)."""
+            with_compile: bool = False, rounds: int = 3, passes: int = 3, training: bool = False) -> dict:
+    """Best seconds per pass and eps error of every candidate on a network with perturbed random weights
+    (the cost of a pass does not depend on the weights): a sampling forward pass, or with `training`
+    a training step's forward and backward."""
     torch.manual_seed(0)
     model = UNet(net, shape[0], num_classes).eval().requires_grad_(False).to(device)
     with torch.no_grad():
@@ -88,7 +109,9 @@ def measure(net: NetSpec, shape: tuple[int, ...], num_classes: int, batch: int, 
     lam = torch.linspace(-10, 10, batch, device=device)
     labels = torch.arange(batch, device=device) % (num_classes + 1)
     specs = candidates(with_compile, native_bf16(device)[0])
-    runners = {candidate_name(s.channels_last, s.precision, s.compile): NetworkRunner(model, s, device) for s in specs}
+    runners = {candidate_name(s.channels_last, s.precision, s.compile):
+               _training_step(copy.deepcopy(model), s, device) if training else NetworkRunner(model, s, device)
+               for s in specs}
     reference = runners[candidate_name(False, "fp32", False)](z, lam, labels)
     timings = {}
     for name, runner in runners.items():  # warm-up (compilation) outside the timings
@@ -126,16 +149,18 @@ def choose(timings: dict, passes: float = float("inf")) -> tuple[bool, str, bool
 
 
 def decide(net: NetSpec, shape: tuple[int, ...], num_classes: int, batch: int, device: str, *,
-           with_compile: bool = False, cache: Path | None = None, remeasure: bool = False) -> Decision:
-    """The cached measurements for this network on this machine, taken first if there are none."""
+           with_compile: bool = False, cache: Path | None = None, remeasure: bool = False,
+           training: bool = False) -> Decision:
+    """The cached measurements for this network on this machine (sampling passes, or training steps),
+    taken first if there are none."""
     machine = machine_identity(device)
     key = stable_hash({"machine": machine, "torch": torch.__version__, "net": to_dict(net), "shape": list(shape),
-                       "classes": num_classes, "batch": batch, "compile": with_compile})
+                       "classes": num_classes, "batch": batch, "compile": with_compile, "training": training})
     path = (cache or cache_root()) / "fastpath" / f"{key}.json"
     if path.exists() and not remeasure:
         stored = json.loads(path.read_text())
     else:
-        stored = {"timings": measure(net, shape, num_classes, batch, device, with_compile=with_compile),
+        stored = {"timings": measure(net, shape, num_classes, batch, device, with_compile=with_compile, training=training),
                   "machine": machine, "torch": torch.__version__, "net": to_dict(net), "shape": list(shape), "batch": batch}
         atomic_write_json(path, stored)
     return Decision(stored["timings"], machine, str(path))

@@ -155,6 +155,11 @@ class TrainSpec(Validated):
     ema_decay: float = spec_field(0.995, interval(0, 1, high_open=True))
     grad_clip: float = spec_field(1.0, POSITIVE)
     seed: int = spec_field(0, count(0))
+    # how the training step is evaluated (as sample.* for sampling; `--fast` picks them by measuring,
+    # bench/autotune.py): bf16 autocast of forward and loss, channels_last weights, torch.compile
+    precision: str = spec_field("fp32", one_of(*PRECISIONS), later=True)
+    channels_last: bool = spec_field(False, FLAG, later=True)
+    compile: bool = spec_field(False, FLAG, later=True)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from .grids import save_grid
 from .guidance import count_evaluations, describe, make_guidance, method_needs, stub_context
 from .metrics import check_sample_count
 from .sampling import sample_cell
-from .sources import check_source, load_model
+from .sources import SOURCES, check_source, load_model
 from .scoring import CellExtractors, cell_extractors, prepare_references, sample_features, score_features
 from .stages import LEDGER, Stopwatch, metrics_key, sampling_key, train_key
 from .store import (REPLICATES_FILE, CellLock, atomic_write_bytes, atomic_write_json, cache_root, read_json,
@@ -421,14 +421,20 @@ def fast_cells(cells: Sequence[Cell], device: str) -> list[Cell]:
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
         groups.setdefault((cell.spec.data, cell.spec.net, cell.spec.sample.batch_size), []).append(cell)
-    chosen = {}
+    sample, train = {}, {}
     for (data, net, batch), members in groups.items():
         calls = sum(network_calls(c) for c in members)
         decision = decide(net, nominal_shape(data), 10, batch, device,  # class count: no effect on a pass's cost
                           with_compile=calls >= COMPILE_MIN_CALLS)
-        chosen.update({c.name: decision.apply(c.spec.sample, calls) for c in members})
-    return [Cell(c.name, replace(c.spec, sample=chosen[c.name], eval=replace(c.spec.eval, fast_features=True)))
-            for c in cells]
+        sample.update({c.name: decision.apply(c.spec.sample, calls) for c in members})
+    for cell in cells:  # each model is trained once, for train.steps steps
+        t = cell.spec.train
+        if SOURCES[cell.spec.model.source].trains:
+            decision = decide(cell.spec.net, nominal_shape(cell.spec.data), 10, t.batch_size, device, training=True,
+                              with_compile=t.steps >= COMPILE_MIN_CALLS)
+            train[cell.name] = decision.apply(t, t.steps)
+    return [Cell(c.name, replace(c.spec, sample=sample[c.name], train=train.get(c.name, c.spec.train),
+                                 eval=replace(c.spec.eval, fast_features=True))) for c in cells]
 
 
 def run_suite(suite: str, out: str | Path = "results", *, only: str = "*", overrides: Sequence[str] = (),

@@ -72,9 +72,12 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
 
     generator = torch.Generator().manual_seed(train.seed)
     torch.manual_seed(train.seed)
-    model = UNet(net, dataset.shape[0], dataset.num_classes).to(device)
+    memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
+    model = UNet(net, dataset.shape[0], dataset.num_classes).to(device, memory_format=memory_format)
     ema = copy.deepcopy(model).requires_grad_(False)
     parallel = distributed.data_parallel(model)
+    forward = torch.compile(parallel) if train.compile else parallel
+    autocast = torch.autocast(torch.device(device).type, torch.bfloat16, enabled=train.precision == "bf16")
     rows = distributed.batch_rows(train.batch_size)  # this rank's share of each global batch
     opt = torch.optim.Adam(model.parameters(), lr=train.lr)
     warmup = max(1, min(200, train.steps // 10))
@@ -86,7 +89,8 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
                 quiet=quiet or not distributed.is_main())
     for step in bar:
         batch = draw_batch(x_all, y_all, train, dataset.num_classes, generator)
-        loss = diffusion_loss(parallel, *(t[rows].to(device) for t in batch))
+        with autocast:
+            loss = diffusion_loss(forward, *(t[rows].to(device) for t in batch))
         global_loss = distributed.mean_over_ranks(loss)  # the same value, and decision, on every rank
         if not torch.isfinite(global_loss):
             if distributed.is_main():

@@ -137,10 +137,27 @@ def test_measured_candidates_agree_with_fp32_and_fast_cells_record_the_choice(tm
     assert {t["relative_error"] for n, t in timings.items() if "fp32" in n} == {0.0}  # same arithmetic, other layout
     assert all(t["relative_error"] < autotune.BF16_TOLERANCE for t in timings.values())
     cells = suite_cells("tiny", fast=True, device="cpu")
-    decision_files = list((tmp_path / "fastpath").glob("*.json"))
-    assert len(decision_files) == 1  # the tiny suite has one network
-    chosen = autotune.choose(json.loads(decision_files[0].read_text())["timings"], sum(network_calls(c) for c in cells))
+    decisions = [json.loads(p.read_text()) for p in (tmp_path / "fastpath").glob("*.json")]
+    assert len(decisions) == 2  # the tiny suite has one network: sampling passes and training steps, measured apart
+    sampling = next(d for d in decisions if d["batch"] == cells[0].spec.sample.batch_size)
+    training = next(d for d in decisions if d["batch"] == cells[0].spec.train.batch_size)
+    chosen = autotune.choose(sampling["timings"], sum(network_calls(c) for c in cells))
     assert {(c.spec.sample.channels_last, c.spec.sample.precision, c.spec.sample.compile) for c in cells} == {chosen}
+    chosen = autotune.choose(training["timings"], cells[0].spec.train.steps)
+    assert {(c.spec.train.channels_last, c.spec.train.precision, c.spec.train.compile) for c in cells} == {chosen}
+    assert all(c.spec.eval.fast_features for c in cells)
+
+
+def test_training_runs_with_the_fast_settings(tmp_path):
+    """bf16 autocast and channels_last in training: the loss stays finite and the EMA model samples."""
+    from bench.config import DataSpec, TrainSpec
+    from bench.train import train_diffusion
+    net = NetSpec(channels=8, channel_mult=(1, 2), attention_levels=())
+    model = train_diffusion(DataSpec("digits"), net, TrainSpec(steps=5, batch_size=16, precision="bf16", channels_last=True),
+                            cache=tmp_path, quiet=True)
+    eps = model(torch.randn(2, 1, 8, 8), torch.zeros(2), torch.tensor([0, 10]))
+    assert torch.isfinite(eps).all()
+    assert "precision" in json.loads(next(tmp_path.glob("models/*/train_log.json")).read_text())["spec"]["train"]
 
 
 def test_fast_path_fields_at_defaults_keep_stored_run_ids():
