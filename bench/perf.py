@@ -213,17 +213,25 @@ def roofline_table(out: Path, device: str) -> pd.DataFrame:
     return table
 
 
+MNIST_TRAIN = (128, 1500)  # the mnist suite's training batch and steps
+
+
 def decision_table(device: str, batch: int, with_compile: bool) -> pd.DataFrame:
-    """Every candidate --fast weighed for the mnist network here: time per pass, speed-up over fp32
-    eager, warm-up, eps error, and which one it chose (steady state, and for a cell of the mnist suite)."""
-    decision = decide(MNIST_NET, SHAPE, 10, batch, device, with_compile=with_compile)
-    baseline = decision.timings[candidate_name(False, "fp32", False)]["seconds"]
+    """Every candidate --fast weighed for the mnist network here, for sampling passes and for training
+    steps: time per pass, speed-up over fp32 eager, warm-up, eps error, and which one it chose (steady
+    state, and for the work of one mnist cell / one mnist model)."""
     cell_calls = -(-1000 // batch) * 2 * STEPS  # a CFG cell of the mnist suite: 1,000 images, two passes per step
-    rows = [{"candidate": name, "seconds_per_pass": t["seconds"], "speedup_vs_fp32_eager": baseline / t["seconds"],
-             "warmup_seconds": t["warmup_seconds"], "eps_relative_error": t["relative_error"],
-             "chosen_steady_state": name == candidate_name(*decision.settings()),
-             "chosen_for_one_mnist_cell": name == candidate_name(*decision.settings(cell_calls)),
-             "batch": batch, "machine": decision.machine} for name, t in decision.timings.items()]
+    rows = []
+    for work, batch_, calls, training in (("sampling", batch, cell_calls, False),
+                                          ("training", MNIST_TRAIN[0], MNIST_TRAIN[1], True)):
+        decision = decide(MNIST_NET, SHAPE, 10, batch_, device, with_compile=with_compile, training=training)
+        baseline = decision.timings[candidate_name(False, "fp32", False)]["seconds"]
+        rows += [{"work": work, "candidate": name, "seconds_per_pass": t["seconds"],
+                  "speedup_vs_fp32_eager": baseline / t["seconds"], "warmup_seconds": t["warmup_seconds"],
+                  "eps_relative_error": t["relative_error"],
+                  "chosen_steady_state": name == candidate_name(*decision.settings()),
+                  "chosen_for_the_mnist_work": name == candidate_name(*decision.settings(calls)),
+                  "batch": batch_, "machine": decision.machine} for name, t in decision.timings.items()]
     return pd.DataFrame(rows)
 
 
@@ -308,8 +316,9 @@ def write_report(out: Path) -> Path:
     if (out / "fastpath_decision.csv").exists():
         lines += ["## What --fast chose here, and why (bench/autotune.py)", "",
                   "Every candidate timed interleaved on the mnist network (best of 3 rounds of 3 passes, perturbed random "
-                  "weights); bf16 is eligible only within 2% relative RMS error of fp32's eps; compile only where its "
-                  "saving repays its warm-up over the cell's calls.", "",
+                  "weights), for sampling passes and for training steps (forward + backward); bf16 is eligible only "
+                  "within 2% relative RMS error of fp32's eps; compile only where its saving repays its warm-up over "
+                  "the work (one mnist cell's network calls; one mnist model's 1,500 training steps).", "",
                   pd.read_csv(out / "fastpath_decision.csv").to_markdown(index=False, floatfmt=".4g"), ""]
     if (out / "inception_fast.csv").exists():
         lines += ["## Inception feature extraction: fp32 eager vs the fast path", "",

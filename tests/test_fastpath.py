@@ -185,4 +185,5 @@ def test_perf_script_writes_ratios_and_report(tmp_path):
     assert set(roof.network) >= {"mnist UNet (unguided)", "mnist UNet (unguided fast)"}
     assert roof.fraction_of_peak.between(0, 1, inclusive="neither").all()  # below the peak, by construction of a peak
     decision = pd.read_csv(tmp_path / "fastpath_decision.csv")
-    assert decision.chosen_steady_state.sum() == 1 and "## What --fast chose here" in report
+    assert decision.groupby("work").chosen_steady_state.sum().to_dict() == {"sampling": 1, "training": 1}
+    assert "## What --fast chose here" in report
