@@ -187,7 +187,8 @@ def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, watch: Stopw
     t0 = time.perf_counter()
     models = train_models(spec, watch, device=device, quiet=quiet)
     classifier = models.classifier
-    write_classifier_accuracy(classifier, spec, run_dir.parent.parent, device)
+    if not SOURCES[spec.model.source].own_classifier(spec.model):  # the harness's classifier, once per suite
+        write_classifier_accuracy(classifier, spec, run_dir.parent.parent, device)
     train_seconds = time.perf_counter() - t0
     seeds = distributed.shard(range(spec.sample.seed, spec.sample.seed + spec.sample.num_samples))
     result = sample_cell(spec, models.model, models.sample_shape or dataset.shape, dataset.num_classes, device=device,
