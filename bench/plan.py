@@ -182,3 +182,16 @@ def _stage_seconds(cell: Cell, sampling_units: float, rate: Rates, charged: set[
     out["metrics_s"] = per_image * s.sample.num_samples
     out["basis"] = ", ".join(f"{k}: {v}" for k, v in basis.items())
     return out
+
+
+def summary(table: pd.DataFrame, device: str) -> str:
+    """The plan in one line: cells, samples, NFE, and the hours still to run by stage with their basis
+    ("at least" where a stage has no measured rate yet)."""
+    todo = table[~table.done]
+    stages = ", ".join(f"{c.removesuffix('_s')} {todo[c].sum(min_count=len(todo) > 0) / 60:.1f}" for c in STAGE_COLUMNS)
+    basis = "; ".join(sorted(set(todo["basis"].dropna()))) if "basis" in todo else ""
+    bound = "at least " if todo[STAGE_COLUMNS].isna().any().any() else ""
+    return (f"plan: {len(table)} cells ({int(table.done.sum())} finished), {table.samples.sum():,} samples, "
+            f"{table.sampling_nfe.sum():,} sampling NFE; still to run {bound}~{todo[STAGE_COLUMNS].sum().sum() / 3600:,.2f} h "
+            f"on {device} (minutes by stage: {stages}; rates from {basis or 'nothing left to run'}; "
+            "nan = no run here has measured that stage yet)")

@@ -104,19 +104,11 @@ def run(args: argparse.Namespace) -> int:
     cells = pipeline.suite_cells(args.suite, only=args.only, overrides=args.set, fast=args.fast, shard=args.shard,
                                  device=device)
     if args.dry_run:
-        from .plan import STAGE_COLUMNS, plan
+        from .plan import plan, summary
         pipeline.validate_cells(cells)
         table = plan(cells, device, args.out, args.suite)
         print(table.drop(columns="basis", errors="ignore").to_string(index=False, float_format="%.1f"))
-        todo = table[~table.done]
-        stages = ", ".join(f"{c.removesuffix('_s')} {todo[c].sum(min_count=len(todo) > 0) / 60:.1f}" for c in STAGE_COLUMNS)
-        basis = "; ".join(sorted(set(todo["basis"].dropna()))) if "basis" in todo else ""
-        print(f"plan: {len(cells)} cells ({int(table.done.sum())} finished), {table.samples.sum():,} samples, "
-              f"{table.sampling_nfe.sum():,} sampling NFE; still to run "
-              f"{'at least ' if todo[STAGE_COLUMNS].isna().any().any() else ''}~{todo[STAGE_COLUMNS].sum().sum() / 3600:,.2f} h "
-              f"on {device} "
-              f"(minutes by stage: {stages}; rates from {basis or 'nothing left to run'}; "
-              f"nan = no run here has measured that stage yet)")
+        print(summary(table, device))
         from .power import describe, power_plan
         suite_dir = Path(args.out) / args.suite
         power = power_plan(suite_dir, int(table.samples.median()), args.resolve)
