@@ -63,6 +63,24 @@ INVALID = {
     "guide.channels": [12, 0],
     "guide.steps": [0],
     "guide.p_uncond": [1.5, -0.1],
+    "train.precision": ["fp16"],
+    "train.channels_last": ["2"],
+    "train.compile": ["yes"],
+    "eval.fast_features": ["sometimes"],
+    "model.source": ["hub", ""],
+    # files and names a pretrained source would use, set while the model is trained here: a mistake
+    "model.path": ["/nowhere/model.pt"],
+    "model.config": ["imagenet64"],
+    "model.classifier_path": ["/nowhere/classifier.pt"],
+    "model.classifier_config": ["imagenet64-classifier"],
+    "model.vae_path": ["/nowhere/vae"],
+    "model.function": ["my_models:build"],
+    "model.prediction": ["x0"],
+    "model.schedule": ["quadratic"],
+    "model.timesteps": ["1"],
+    "model.sigma_min": ["-1"],
+    "model.sigma_max": ["nan"],
+    "model.null_label": ["-2"],
 }
 
 

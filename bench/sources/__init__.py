@@ -197,7 +197,18 @@ def _untrained_diffusers(spec: ModelSpec, net: NetSpec, shape: tuple[int, ...], 
     return _diffusers_eps(spec, hub.DiffusersEps(model), config)
 
 
-SOURCES.add("trained", Source("trained", True, lambda spec, num_classes: None, None, lambda spec: -1,
+PRETRAINED_FIELDS = ("path", "config", "classifier_path", "classifier_config", "vae_path", "function")
+
+
+def _check_trained(spec: ModelSpec, num_classes: int) -> None:
+    """A model trained here takes no files: a path or name given for a pretrained one is a mistake."""
+    given = [f"model.{name}={getattr(spec, name)!r}" for name in PRETRAINED_FIELDS if getattr(spec, name)]
+    if given:
+        raise SourceError(f"{', '.join(given)} given, but model.source=trained trains the model here; set "
+                          f"model.source to one of {', '.join(n for n in SOURCES.names() if n != 'trained')}")
+
+
+SOURCES.add("trained", Source("trained", True, _check_trained, None, lambda spec: -1,
                               lambda spec, net, shape, num_classes: UNet(net, shape[0], num_classes)))
 SOURCES.add("adm", Source("adm", False, _check_adm, _load_adm, lambda spec: None, _untrained_adm,
                           lambda spec: bool(spec.classifier_path)))
