@@ -4,6 +4,7 @@ The ADM networks are checked against outputs that guided-diffusion's own code co
 configurations (tests/data/make_adm_reference.py), so a key or block that differs from the released
 layout cannot pass.
 """
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,20 @@ def test_dit256_preset_plans_from_the_users_folders(tiny_dit, tmp_path, capsys):
                         "--set", f"model.vae_path={tiny_dit / 'vae'}", "--set", f"data.root={tmp_path / 'imagenet'}"]) == 0
     out = capsys.readouterr().out
     assert "plan: 8 cells (0 finished), 400,000 samples" in out and "dit256_cfg_w0.5_T250" in out
+
+
+def test_diffusers_unet2d_is_adapted_with_the_users_null_label(tmp_path):
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(32, 32),
+                                 down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                                 norm_num_groups=8, layers_per_block=1, num_class_embeds=11)
+    unet.save_pretrained(tmp_path / "unet")
+    spec = ModelSpec(source="diffusers", path=str(tmp_path / "unet"), null_label=10)
+    loaded = load_model(spec, (1, 8, 8), 10, "cpu")
+    assert loaded.null_label == 10 and loaded.sample_shape is None and loaded.decode is None
+    steps = DiscreteTimesteps(cosine_alphas_cumprod(1000))
+    t, z, labels = torch.tensor([5.0, 700.0]), torch.randn(2, 1, 8, 8), torch.tensor([3, 10])
+    with torch.no_grad():
+        direct = unet.eval()(z, t, class_labels=labels).sample
+        torch.testing.assert_close(loaded.eps(z, steps.lambda_of_t(t).float(), labels), direct, rtol=1e-4, atol=1e-4)
+    assert load_model(replace(spec, null_label=-1), (1, 8, 8), 10, "cpu").null_label is None
