@@ -221,7 +221,8 @@ class EvalSpec(Validated):
     bootstrap: int = spec_field(200, count(50), later=True)
     bootstrap_reference: bool = spec_field(False, FLAG, later=True)
     # extraction with the fast path (bench/features.py: channels_last, inference mode, bf16 autocast
-    # where native); its FID change against fp32 features is measured by bench.perf --features
+    # where native); opt-in, because its FID change against fp32 features (bench.perf --features) is
+    # not small beside the bootstrap interval
     fast_features: bool = spec_field(False, FLAG, later=True)
 
 

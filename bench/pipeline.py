@@ -417,8 +417,9 @@ def network_calls(cell: Cell) -> float:
 
 def fast_cells(cells: Sequence[Cell], device: str) -> list[Cell]:
     """Each cell with the evaluation settings measured fastest for its network (bench/autotune.py),
-    compile included where the network calls of all the cells sharing it repay its warm-up, and
-    feature extraction on its fast path (eval.fast_features)."""
+    compile included where the network calls of all the cells sharing it repay its warm-up, and each
+    model's training likewise. Feature extraction keeps fp32: bf16 Inception features moved FID by half
+    its bootstrap interval (results/perf/report.md), so eval.fast_features stays an explicit choice."""
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
         groups.setdefault((cell.spec.data, cell.spec.net, cell.spec.sample.batch_size), []).append(cell)
@@ -434,8 +435,7 @@ def fast_cells(cells: Sequence[Cell], device: str) -> list[Cell]:
             decision = decide(cell.spec.net, nominal_shape(cell.spec.data), 10, t.batch_size, device, training=True,
                               with_compile=t.steps >= COMPILE_MIN_CALLS)
             train[cell.name] = decision.apply(t, t.steps)
-    return [Cell(c.name, replace(c.spec, sample=sample[c.name], train=train.get(c.name, c.spec.train),
-                                 eval=replace(c.spec.eval, fast_features=True))) for c in cells]
+    return [Cell(c.name, replace(c.spec, sample=sample[c.name], train=train.get(c.name, c.spec.train))) for c in cells]
 
 
 def run_suite(suite: str, out: str | Path = "results", *, only: str = "*", overrides: Sequence[str] = (),

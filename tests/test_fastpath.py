@@ -145,7 +145,7 @@ def test_measured_candidates_agree_with_fp32_and_fast_cells_record_the_choice(tm
     assert {(c.spec.sample.channels_last, c.spec.sample.precision, c.spec.sample.compile) for c in cells} == {chosen}
     chosen = autotune.choose(training["timings"], cells[0].spec.train.steps)
     assert {(c.spec.train.channels_last, c.spec.train.precision, c.spec.train.compile) for c in cells} == {chosen}
-    assert all(c.spec.eval.fast_features for c in cells)
+    assert not any(c.spec.eval.fast_features for c in cells)  # bf16 features move FID too much (results/perf)
 
 
 def test_training_runs_with_the_fast_settings(tmp_path):
