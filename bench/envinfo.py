@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
+from pathlib import Path
 from importlib import metadata
 
 import torch
@@ -19,6 +20,17 @@ def _git_commit() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name (from /proc/cpuinfo on Linux), else what platform reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(device: str) -> dict:
     versions = {}
     for name in PACKAGES:
@@ -32,7 +44,8 @@ def environment(device: str) -> dict:
         "processor": platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
         "device": device,
-        "device_name": torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.machine(),
+        "device_name": torch.cuda.get_device_name(device) if device.startswith("cuda") else cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "git_commit": _git_commit(),
         "packages": versions,
     }

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 import uuid
 from contextlib import contextmanager
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
+
+from .envinfo import cpu_model
 
 STAGES = ("data", "reference", "train", "sampling", "features", "metrics", "figures")
 LEDGER = "stages.jsonl"
@@ -45,17 +46,6 @@ def features_key(kind: str, shape: tuple[int, ...]) -> str:
 def metrics_key(bootstrap: int, extractors: str) -> str:
     """What scoring's rate (seconds per image) depends on: the bootstrap draws and the feature spaces scored."""
     return f"bootstrap B={bootstrap} {extractors}"
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name (from /proc/cpuinfo on Linux), else what platform reports."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine_identity(device: str) -> str:
