@@ -109,8 +109,9 @@ def measure(net: NetSpec, shape: tuple[int, ...], num_classes: int, batch: int, 
     lam = torch.linspace(-10, 10, batch, device=device)
     labels = torch.arange(batch, device=device) % (num_classes + 1)
     specs = candidates(with_compile, native_bf16(device)[0])
+    # each candidate its own copy: a runner sets its network's memory format in place
     runners = {candidate_name(s.channels_last, s.precision, s.compile):
-               _training_step(copy.deepcopy(model), s, device) if training else NetworkRunner(model, s, device)
+               _training_step(copy.deepcopy(model), s, device) if training else NetworkRunner(copy.deepcopy(model), s, device)
                for s in specs}
     reference = runners[candidate_name(False, "fp32", False)](z, lam, labels)
     timings = {}
