@@ -134,7 +134,10 @@ def test_measured_candidates_agree_with_fp32_and_fast_cells_record_the_choice(tm
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
     net = NetSpec(channels=8, channel_mult=(1, 2), attention_levels=())
     timings = autotune.measure(net, (1, 8, 8), 10, 8, "cpu", rounds=1, passes=1)
-    assert {t["relative_error"] for n, t in timings.items() if "fp32" in n} == {0.0}  # same arithmetic, other layout
+    assert timings["contiguous fp32"]["relative_error"] == 0.0
+    # the same arithmetic in another layout or compiled: other kernels, equal to rounding (each candidate has
+    # its own copy of the network, so a layout set by one cannot leak into another's measurement)
+    assert max(t["relative_error"] for n, t in timings.items() if "fp32" in n) < 1e-5
     assert all(t["relative_error"] < autotune.BF16_TOLERANCE for t in timings.values())
     cells = suite_cells("tiny", fast=True, device="cpu")
     decisions = [json.loads(p.read_text()) for p in (tmp_path / "fastpath").glob("*.json")]
