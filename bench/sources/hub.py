@@ -71,15 +71,12 @@ def load(path: str, vae_path: str, device: str) -> tuple[torch.nn.Module, torch.
     """The model (and for latent models its decoder) from local folders, and the model's config."""
     diffusers = diffusers_module()
     config = model_config(path)
+    if is_latent(config) and not vae_path:
+        raise SourceError("a DiT samples latents: name its AutoencoderKL folder with model.vae_path")
     try:
         model = getattr(diffusers, config["_class_name"]).from_pretrained(path, local_files_only=True)
-        decoder = None
-        if is_latent(config):
-            if not vae_path:
-                raise SourceError("a DiT samples latents: name its AutoencoderKL folder with model.vae_path")
-            decoder = LatentDecoder(diffusers.AutoencoderKL.from_pretrained(vae_path, local_files_only=True))
+        decoder = (LatentDecoder(diffusers.AutoencoderKL.from_pretrained(vae_path, local_files_only=True))
+                   if is_latent(config) else None)
     except (OSError, ValueError, RuntimeError) as err:
-        if isinstance(err, SourceError):
-            raise
-        raise SourceError(f"diffusers could not load {path!r}: {err}") from err
+        raise SourceError(f"diffusers could not load {path!r} / {vae_path!r}: {err}") from err
     return DiffusersEps(model.eval().requires_grad_(False)).to(device), decoder, config
