@@ -117,16 +117,18 @@ class Rates:
         return self.timed[key]
 
 
-def plan(cells: list[Cell], device: str, results: str | Path = "results", suite: str = "") -> pd.DataFrame:
-    """One row per cell: its samples and NFE, whether it is finished, and the estimated seconds of each
-    stage it still needs (a model, classifier or reference is charged to the first cell that needs it)."""
+def plan(cells: list[Cell], device: str, results: str | Path = "results", suite: str = "",
+         force: bool = False) -> pd.DataFrame:
+    """One row per cell: its samples and NFE, whether it is finished (and so skipped: never with `force`,
+    which reruns every cell), and the estimated seconds of each stage it still needs (a model, classifier
+    or reference is charged to the first cell that needs it; cached ones cost nothing, as in a run)."""
     results = Path(results)
     rate = Rates(results, device)
     charged: set[str] = set()
     rows = []
     for cell in cells:
         s = cell.spec
-        done = bool(suite) and finished_metrics(cell, results / suite / "runs" / cell.run_id) is not None
+        done = bool(suite) and not force and finished_metrics(cell, results / suite / "runs" / cell.run_id) is not None
         nfe, clf = nfe_per_image(cell)
         units = s.sample.num_samples * (nfe + 3 * clf)  # a classifier pass (forward + backward) as 3 evaluations
         row = {"cell": cell.name, "samples": s.sample.num_samples, "nfe_per_image": nfe, "classifier_passes_per_image": clf,

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from .plan import plan, summary
         pipeline.validate_cells(cells)
-        table = plan(cells, device, args.out, args.suite)
+        table = plan(cells, device, args.out, args.suite, force=args.force)
         print(table.drop(columns="basis", errors="ignore").to_string(index=False, float_format="%.1f"))
         print(summary(table, device))
         from .power import describe, power_plan

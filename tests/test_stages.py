@@ -72,6 +72,10 @@ def test_the_plan_prices_unfinished_cells_at_the_ledger_rates(finished, monkeypa
     cells = SUITES["tiny"].build()
     table = plan(cells, "cpu", finished / "full", "tiny")
     assert table.done.all() and (table.est_seconds == 0).all()  # nothing left to run
+    forced = plan(cells, "cpu", finished / "full", "tiny", force=True)  # --force --dry-run prices the rerun
+    assert not forced.done.any() and forced.sampling_s.sum() == pytest.approx(
+        ledger[ledger.stage == "sampling"].seconds.sum(), rel=1e-6)
+    assert (forced.train_s == 0).all()  # cached models are not retrained by --force
     bigger = [Cell(c.name, replace(c.spec, sample=replace(c.spec.sample, num_samples=2 * c.spec.sample.num_samples)))
               for c in cells]
     table = plan(bigger, "cpu", finished / "full", "tiny")
