@@ -289,6 +289,12 @@ def _matched(group: pd.DataFrame, x: str, targets: np.ndarray) -> np.ndarray:
     return np.where((targets >= g[x].min()) & (targets <= g[x].max()), out, np.nan)
 
 
+def _best_interval(group: pd.DataFrame) -> str:
+    """The bootstrap interval of the cell with the lowest FID ("" when the cell has none)."""
+    best = group.loc[group.fid.idxmin()]
+    return f"[{best.fid_lo:.3f}, {best.fid_hi:.3f}]" if pd.notna(best.get("fid_lo", np.nan)) else ""
+
+
 def method_ranking(main: pd.DataFrame) -> pd.DataFrame:
     """Methods ranked by FID at matched IS and at matched class accuracy (three levels each, spread
     over the range the paper's CFG curve covers), with their cost (images/s and NFE per image)."""
@@ -296,7 +302,7 @@ def method_ranking(main: pd.DataFrame) -> pd.DataFrame:
     reference = paper_rows(main)
     if guided.method_label.nunique() < 3 or reference.empty:
         return pd.DataFrame()
-    rows = {label: {"method": label, "cells": len(g), "best FID": g.fid.min(),
+    rows = {label: {"method": label, "cells": len(g), "best FID": g.fid.min(), "best FID's 95% interval": _best_interval(g),
                     "images/s": g.images_per_second.median(), "NFE/image": g.nfe_per_image.median()}
             for label, g in guided.groupby("method_label")}
     for x, name in (("is_mean", "IS"), ("class_accuracy", "acc")):

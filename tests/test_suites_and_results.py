@@ -293,3 +293,23 @@ def test_dry_run_plans_the_n_that_resolves_a_difference(finished, capsys):
     with pytest.raises(SystemExit) as stopped:
         runner.main(["--suite", "tiny", "--dry-run", "--resolve", "-1"])
     assert stopped.value.code == 2 and "a number > 0" in capsys.readouterr().err
+
+
+def test_method_ranking_reads_fid_at_matched_is_along_each_lower_envelope():
+    """FID at matched IS is interpolated on the method's lower envelope (the best FID reachable at that IS
+    or beyond), empty outside the IS range its cells cover; the best cell's interval is shown beside it."""
+    from bench.figures import method_ranking
+    rows = [("cfg", "CFG", w, fid, is_) for w, fid, is_ in ((0.0, 3.0, 8.0), (1.0, 2.0, 9.0), (2.0, 5.0, 10.0))]
+    rows += [("apg", "APG", w, fid, is_) for w, fid, is_ in ((1.0, 4.0, 8.5), (2.0, 1.0, 9.5))]
+    rows += [("interval", "interval", w, fid, is_) for w, fid, is_ in ((1.0, 6.0, 9.0), (2.0, 7.0, 9.2))]
+    main = pd.DataFrame(rows, columns=["method", "method_label", "strength", "fid", "is_mean"])
+    main["fid_lo"], main["fid_hi"] = main.fid - 0.5, main.fid + 0.25
+    main["images_per_second"], main["nfe_per_image"] = 10.0, 64
+    table = method_ranking(main).set_index("method")
+    # CFG's IS quantiles are 8.5, 9, 9.5; APG's envelope is min(4, 1) = 1 up to IS 9.5, so 1 at 8.5 ... 9.5
+    assert table.loc["APG", ["FID @ IS=8.5", "FID @ IS=9", "FID @ IS=9.5"]].tolist() == [1.0, 1.0, 1.0]
+    # CFG's guided cells (w > 0) span IS 9 to 10: 8.5 lies outside; at 9 its envelope is min(2, 5) = 2
+    assert np.isnan(table.loc["CFG", "FID @ IS=8.5"]) and table.loc["CFG", "FID @ IS=9"] == 2.0
+    assert table.loc["CFG", "FID @ IS=9.5"] == pytest.approx(3.5)  # linear between (9, 2) and (10, 5)
+    assert np.isnan(table.loc["interval", "FID @ IS=9.5"])  # beyond its largest IS
+    assert list(table.index[:1]) == ["APG"] and table.loc["APG", "best FID's 95% interval"] == "[0.500, 1.250]"
