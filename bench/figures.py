@@ -22,12 +22,12 @@ import seaborn as sns  # noqa: E402
 
 from .errors import BenchError  # noqa: E402
 from .config import RunSpec, from_dict  # noqa: E402
-from .paired import differences_from_unguided  # noqa: E402
+from .paired import differences_from_method, differences_from_unguided  # noqa: E402
 from .pipeline import cell_columns  # noqa: E402
 from .stages import LEDGER, breakdown, by_stage, read_ledger  # noqa: E402
 from .store import atomic_write_bytes, load_runs, notes_section, read_json  # noqa: E402
 from .suites import Cell  # noqa: E402
-from .verdicts import paper_claims, paper_rows  # noqa: E402
+from .verdicts import PAPER_METHOD, paper_claims, paper_rows  # noqa: E402
 
 PAPER_TABLES = Path(__file__).resolve().parent.parent / "baselines" / "paper_tables.csv"
 ID_COLUMNS = ["cell", "method", "method_label", "strength_param", "strength", "base", "noise_aware", "p_uncond", "w", "scale", "sampler", "steps", "seed", "num_samples"]
@@ -280,6 +280,18 @@ def _differences_table(main: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns=lambda m: f"{m}(w) − {m}(0)").reset_index()
 
 
+def _method_differences_table(main: pd.DataFrame) -> pd.DataFrame:
+    """Each method minus CFG, paired, at shared strengths and best against best: FID, IS and class accuracy."""
+    parts = [d.assign(value=[f"{r.difference:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]" for r in d.itertuples()])
+             for d in (differences_from_method(main, PAPER_METHOD, m, higher) for m, higher in
+                       (("fid", False), ("is_mean", True), ("class_accuracy", True))) if len(d)]
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts).pivot_table(index=["method", "at"], columns="metric", values="value", aggfunc="first",
+                                       fill_value="", sort=False)
+    return out.rename(columns=lambda m: f"{m} − CFG's").reset_index()
+
+
 def _matched(group: pd.DataFrame, x: str, targets: np.ndarray) -> np.ndarray:
     """FID of a curve at given values of `x` (IS or class accuracy) along its lower envelope: the best
     FID the method reaches at x or beyond; NaN outside the x range the curve covers."""
@@ -401,6 +413,11 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
         ("Methods ranked", "FID each method reaches at matched IS and at matched class accuracy (the 25/50/75% "
          "quantiles of the CFG curve's values; read along the method's lower envelope, empty where its curve does not "
          "reach), sorted by FID at the middle IS; cost is the median over the method's cells.", method_ranking(main)),
+        ("Paired differences from CFG", "Each method minus CFG on the same samples' seeds: at each strength value "
+         "both were run at, and best against best (each method's lowest FID, highest IS, highest accuracy: the "
+         "strengths of the two cells are named; the best picks are made on these samples, so they favour the noisier curve), with the paired 95% bootstrap "
+         "interval. A strength is the method's own parameter (`strength_param` in table.csv), equal in value, "
+         "not in effect.", _method_differences_table(main)),
     ]
     sections += stage_sections(table, suite_dir)
     for title, text, frame in sections:

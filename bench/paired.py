@@ -57,3 +57,33 @@ def differences_from_unguided(table: pd.DataFrame, metric: str = "fid", replicat
                 rows.append({"method": method, "p_uncond": cell.p_uncond, "steps": cell.steps, "seed": cell.seed,
                              "w": cell.strength, "metric": metric, **found})
     return pd.DataFrame(rows)
+
+
+def differences_from_method(table: pd.DataFrame, reference: str, metric: str = "fid", higher_is_better: bool = False,
+                            replicates: CellReplicates | None = None) -> pd.DataFrame:
+    """Every other method against the `reference` method on the same p_uncond, steps and sample seed:
+    at each strength value both share (`at`: "strength 1"), and best against best (`at`: "best", each method's
+    lowest `metric`, or highest where `higher_is_better`; both picks are made on these samples, which
+    favours whichever curve is noisier).
+    Each row is a - b with its paired interval; empty where no cell has replicates."""
+    replicates = replicates or CellReplicates(table)
+    cells = table[table[metric].notna() & table.strength.notna()] if metric in table else table.iloc[:0]
+    label = "method_label" if "method_label" in cells else "method"
+    rows = []
+    for _, g in cells.groupby(["p_uncond", "steps", "seed"]):
+        base = g[g.method == reference]
+        if base.empty:
+            continue
+        by_strength = {s: row for s, row in base.set_index("strength", drop=False).iterrows()}
+        pick = "idxmax" if higher_is_better else "idxmin"
+        best_base = base.loc[getattr(base[metric], pick)()]
+        for method, other in g[g.method != reference].groupby(label):
+            pairs = [(f"strength {s:g}", row, by_strength[s]) for s, row in other.set_index("strength", drop=False).iterrows()
+                     if s in by_strength]
+            best = other.loc[getattr(other[metric], pick)()]
+            pairs.append((f"best ({best.strength:g} vs {best_base.strength:g})", best, best_base))
+            for at, a, b in pairs:
+                if (found := replicates.difference(a, b, metric)) is not None:
+                    rows.append({"method": method, "p_uncond": a.p_uncond, "steps": a.steps, "seed": a.seed,
+                                 "at": at, "metric": metric, **found})
+    return pd.DataFrame(rows)

@@ -217,9 +217,9 @@ def methods() -> list[Cell]:
     cells += [method_cell(unconditional_guide, "autoguidance", f"uncond-guide_w{w:g}", w=w) for w in (1.0, 2.0)]
     cells += [method_cell(base, "cfgpp", f"l{lam:g}", guidance_lambda=lam) for lam in (0.2, 0.4, 0.6, 0.8)]
     cells += [method_cell(base, "cfg_zero_star", f"w{w:g}", w=w) for w in strengths]
-    cells += [method_cell(base, "rescaled_cfg", f"w{w:g}", w=w, phi=0.7) for w in (1.0, 2.0, 4.0)]
+    cells += [method_cell(base, "rescaled_cfg", f"w{w:g}", w=w, phi=0.7) for w in strengths]
     return cells + [method_cell(base, "schedule", f"{shape}_w{w:g}", shape=shape, inner="cfg", inner_params=(("w", w),))
-                    for shape in ("linear", "cosine") for w in (1.0, 2.0, 4.0)]
+                    for shape in ("linear", "cosine") for w in strengths]
 
 
 # A few seconds of every stage (untrained-looking samples): for tests and for debugging the harness.

@@ -138,3 +138,25 @@ def test_resampling_the_reference_widens_the_interval_when_the_reference_is_smal
     assert both.columns["bootstrap_reference"] and not fixed.columns["bootstrap_reference"]
     width = {name: cell.columns["fid_hi"] - cell.columns["fid_lo"] for name, cell in (("fixed", fixed), ("both", both))}
     assert width["both"] > 1.2 * width["fixed"]
+
+
+def test_differences_from_a_reference_method_pair_by_strength_and_pick_the_best_each_way():
+    """Method B minus method A: rows at the strengths both ran (a copy of A's cell differs by exactly 0),
+    and best against best, lowest for FID and highest where higher is better."""
+    import pandas as pd
+    from bench.paired import CellReplicates, differences_from_method
+    rng = np.random.default_rng(5)
+    cells = [("a", 0.0, 3.0), ("a", 1.0, 2.0), ("a", 2.0, 4.0), ("b", 1.0, 2.0), ("b", 2.0, 1.5), ("b", 3.0, 6.0)]
+    table = pd.DataFrame([{"run_id": f"{m}{s:g}", "method": m, "strength": s, "fid": f, "p_uncond": 0.2, "steps": 32,
+                           "seed": 0, "num_samples": 100, "bootstrap_seed": 0} for m, s, f in cells])
+    replicates = CellReplicates(table.iloc[:0])
+    draws = {row.run_id: {"fid": row.fid + rng.normal(size=200)} for row in table.itertuples()}
+    draws["b1"] = draws["a1"]  # the same samples: a difference of exactly 0
+    replicates.by_run = draws
+    lower = differences_from_method(table, "a", "fid", replicates=replicates).set_index("at")
+    assert list(lower.index) == ["strength 1", "strength 2", "best (2 vs 1)"]
+    assert lower.loc["strength 1", ["difference", "lo", "hi"]].tolist() == [0.0, 0.0, 0.0]
+    assert lower.loc["strength 2", "difference"] == pytest.approx(-2.5) and lower.loc["best (2 vs 1)", "difference"] == -0.5
+    higher = differences_from_method(table, "a", "fid", higher_is_better=True, replicates=replicates).set_index("at")
+    assert higher.loc["best (3 vs 2)", "difference"] == pytest.approx(2.0)
+    assert lower.paired.all()

@@ -35,7 +35,7 @@ def tiny_cells():
 
 
 def test_suite_expansion_counts_and_unique_ids():
-    expected = {"smoke": 5, "ci": 7, "mnist5k": 52, "mnist": 52, "fashion": 52, "methods": 38, "adm64": 8, "dit256": 8}
+    expected = {"smoke": 5, "ci": 7, "mnist5k": 52, "mnist": 52, "fashion": 52, "methods": 41, "adm64": 8, "dit256": 8}
     for name, count in expected.items():
         cells = SUITES[name].build()
         assert len(cells) == count
