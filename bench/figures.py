@@ -281,10 +281,11 @@ def _differences_table(main: pd.DataFrame) -> pd.DataFrame:
 
 
 def _method_differences_table(main: pd.DataFrame) -> pd.DataFrame:
-    """Each method minus CFG, paired, at shared strengths and best against best: FID, IS and class accuracy."""
+    """Each method minus CFG, paired, at shared strengths and best against best: FID (each feature space),
+    IS and class accuracy."""
     parts = [d.assign(value=[f"{r.difference:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]" for r in d.itertuples()])
              for d in (differences_from_method(main, PAPER_METHOD, m, higher) for m, higher in
-                       (("fid", False), ("is_mean", True), ("class_accuracy", True))) if len(d)]
+                       (("fid", False), ("fid_inception", False), ("is_mean", True), ("class_accuracy", True))) if len(d)]
     if not parts:
         return pd.DataFrame()
     out = pd.concat(parts).pivot_table(index=["method", "at"], columns="metric", values="value", aggfunc="first",
