@@ -132,10 +132,14 @@ class FeatureKind:
     """A registered kind of features: `build(data, weights_path)` registers (once) and describes the
     extractor for a dataset; `feature_dim` is known without building it. `full_rank` asks for more
     samples than dimensions (a full-rank covariance); Inception FID is computed at smaller N too, as
-    the field does, from a rank-deficient covariance that biases it upward in 1/N (compare at fixed N)."""
+    the field does, from a rank-deficient covariance that biases it upward in 1/N (compare at fixed N).
+    `batch_size` is the extraction batch: Inception at 299x299 runs fastest in small batches whose
+    activations stay in cache (`python -m bench.perf --feature-batches`, results/perf/report.md), and
+    its features do not depend on the batch."""
     build: Callable[[DataSpec, str | None], Extractor]
     feature_dim: int
     full_rank: bool
+    batch_size: int = 256
 
 
 FEATURES: Registry[FeatureKind] = Registry("feature extractor", "feature extractors", FeatureError)
@@ -166,7 +170,7 @@ def _inception(data: DataSpec, weights: str | None = None) -> Extractor:
 
 
 FEATURES.add("evaluator", FeatureKind(_evaluator, FEATURE_DIM, full_rank=True))
-FEATURES.add("inception", FeatureKind(_inception, 2048, full_rank=False))
+FEATURES.add("inception", FeatureKind(_inception, 2048, full_rank=False, batch_size=16))
 
 
 def get_extractor(kind: str, data: DataSpec, inception_weights: str | None = None) -> Extractor:
@@ -190,8 +194,10 @@ class _Images(torch.utils.data.Dataset):
 _CREATED: dict[tuple[str, tuple[str, ...], bool], FeatureExtractorBase] = {}
 
 
-def extract(extractor: Extractor, images: torch.Tensor, batch_size: int = 256, device: str = "cpu") -> dict[str, torch.Tensor]:
-    """Features of uint8 images (N, C, H, W) for every layer the extractor's metrics use, in fp32.
+def extract(extractor: Extractor, images: torch.Tensor, batch_size: int | None = None,
+            device: str = "cpu") -> dict[str, torch.Tensor]:
+    """Features of uint8 images (N, C, H, W) for every layer the extractor's metrics use, in fp32, in
+    batches of `batch_size` (default: its kind's record, `FeatureKind.batch_size`).
     Always under inference mode; an extractor marked `fast` runs with channels_last weights (so every
     convolution's output is channels_last) and bf16 autocast where the device has native bf16."""
     if images.dtype != torch.uint8:
@@ -204,7 +210,8 @@ def extract(extractor: Extractor, images: torch.Tensor, batch_size: int = 256, d
             _CREATED[key].to(memory_format=torch.channels_last)
     bf16 = extractor.fast and native_bf16(device)[0]
     with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
-        feats = get_featuresdict_from_dataset(_Images(images), _CREATED[key], batch_size, cuda, True, False)
+        feats = get_featuresdict_from_dataset(_Images(images), _CREATED[key], batch_size or FEATURES[extractor.kind].batch_size,
+                                              cuda, True, False)
     return {name: value.float() for name, value in feats.items()}
 
 

@@ -117,3 +117,11 @@ def test_fast_extraction_keeps_the_features_and_fid(extractor):
     assert abs(fid_fast - fid) < 0.02 * fid, (fid, fid_fast)
     cache = Path("cache")
     assert reference_path(DataSpec("mnist"), "heldout", fast, cache) != reference_path(DataSpec("mnist"), "heldout", extractor, cache)
+
+
+def test_inception_features_do_not_depend_on_the_extraction_batch(extractor):
+    """The record's small extraction batch (chosen for speed, bench/features.py) gives exactly the
+    features of one batch holding every image, so cached references and stored cells stay valid."""
+    from bench.features import FEATURES
+    images = load_dataset(DataSpec("mnist"), "heldout").images[:FEATURES["inception"].batch_size + 4]
+    assert torch.equal(extract(extractor, images)["2048"], extract(extractor, images, batch_size=len(images))["2048"])
