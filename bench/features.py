@@ -135,7 +135,7 @@ class FeatureKind:
     the field does, from a rank-deficient covariance that biases it upward in 1/N (compare at fixed N).
     `batch_size` is the extraction batch: Inception at 299x299 runs fastest in small batches whose
     activations stay in cache (`python -m bench.perf --feature-batches`, results/perf/report.md), and
-    its features do not depend on the batch."""
+    its features depend on the batch only through float rounding."""
     build: Callable[[DataSpec, str | None], Extractor]
     feature_dim: int
     full_rank: bool

@@ -416,8 +416,8 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
          "reach), sorted by FID at the middle IS; cost is the median over the method's cells.", method_ranking(main)),
         ("Paired differences from CFG", "Each method minus CFG on the same samples' seeds: at each strength value "
          "both were run at, and best against best (each method's lowest FID, highest IS, highest accuracy: the "
-         "strengths of the two cells are named; the best picks are made on these samples, so they favour the noisier curve), with the paired 95% bootstrap "
-         "interval. A strength is the method's own parameter (`strength_param` in table.csv), equal in value, "
+         "strengths of the two cells are named; the best picks are made on these samples, so they favour the "
+         "noisier curve), with the paired 95% bootstrap interval. A strength is the method's own parameter (`strength_param` in table.csv), equal in value, "
          "not in effect.", _method_differences_table(main)),
     ]
     sections += stage_sections(table, suite_dir)

@@ -120,8 +120,10 @@ def test_fast_extraction_keeps_the_features_and_fid(extractor):
 
 
 def test_inception_features_do_not_depend_on_the_extraction_batch(extractor):
-    """The record's small extraction batch (chosen for speed, bench/features.py) gives exactly the
-    features of one batch holding every image, so cached references and stored cells stay valid."""
+    """The record's small extraction batch (chosen for speed, bench/features.py) gives the features of
+    one batch holding every image up to float rounding (bit-identical at some thread counts, about 3e-7
+    relative at others), so references cached at another batch stay valid."""
     from bench.features import FEATURES
     images = load_dataset(DataSpec("mnist"), "heldout").images[:FEATURES["inception"].batch_size + 4]
-    assert torch.equal(extract(extractor, images)["2048"], extract(extractor, images, batch_size=len(images))["2048"])
+    small, whole = extract(extractor, images)["2048"], extract(extractor, images, batch_size=len(images))["2048"]
+    assert (small - whole).abs().max().item() <= 1e-5 * whole.abs().max().item()
