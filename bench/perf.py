@@ -139,6 +139,18 @@ def profile_batch_sizes(device: str, batches: tuple[int, ...] = (256, 512), pass
     return table.sort_values(last, ascending=False).head(9).rename_axis("operator").reset_index()
 
 
+def _inception_variants(device: str) -> dict:
+    """The FID Inception as fp32 eager and on its fast path, each built (weights converted) and warmed up."""
+    from .data import load_dataset
+    from .features import extract, get_extractor
+    exact = get_extractor("inception", DataSpec("mnist"))
+    variants = {"fp32 eager": exact, "fast": replace(exact, fast=True)}
+    warm = load_dataset(DataSpec("mnist"), "heldout").images[:8]
+    for extractor in variants.values():
+        extract(extractor, warm, device=device)
+    return variants
+
+
 def inception_extraction(rounds: int, device: str, samples: Path | None = None, n: int = 1000) -> pd.DataFrame:
     """Inception feature extraction fp32 eager vs its fast path (eval.fast_features), timed interleaved on
     the same images (best of `rounds`), and the FID each gives: `samples` (a cell's samples.npz, default
@@ -146,18 +158,15 @@ def inception_extraction(rounds: int, device: str, samples: Path | None = None, 
     import numpy as np
     from .bootstrap import FrechetReplicates, draw_indices, interval, row_counts
     from .data import load_dataset
-    from .features import extract, get_extractor
+    from .features import extract
     from .metrics import fid_and_stats
     data = DataSpec("mnist")
-    exact = get_extractor("inception", data)
-    variants = {"fp32 eager": exact, "fast": replace(exact, fast=True)}
+    variants = _inception_variants(device)
     reference = load_dataset(data, "heldout").images[:n]
     paths = [samples] if samples else sorted(Path("results/mnist/runs").glob("cfg_p0.2_w0.3_T32-*/samples.npz"))
     generated = (torch.from_numpy(np.load(paths[0])["images"][:n]) if paths and paths[0].exists()
                  else load_dataset(data, "train").images[:n])
     timed = reference[:128]
-    for extractor in variants.values():  # warm-up: builds and converts the network
-        extract(extractor, timed[:8], device=device)
     best = {name: float("inf") for name in variants}
     for r in range(rounds):
         names = list(variants)[r % 2:] + list(variants)[:r % 2]
@@ -181,16 +190,12 @@ def inception_extraction(rounds: int, device: str, samples: Path | None = None, 
 
 def extraction_batch_sizes(rounds: int, device: str, batches: tuple[int, ...] = (16, 32, 64, 128)) -> pd.DataFrame:
     """Inception extraction throughput (fp32 eager and the fast path) against the batch it runs at, on the
-    same 128 MNIST images, timed interleaved (best of `rounds`): whether a batch whose activations fit the
-    caches beats the default batch of 256 images (here at most 128, all the timed images)."""
+    same MNIST images (as many as the largest batch), timed interleaved (best of `rounds`): whether a batch
+    whose activations stay in cache is faster; the measurement behind Inception's `FeatureKind.batch_size`."""
     from .data import load_dataset
-    from .features import extract, get_extractor
-    data = DataSpec("mnist")
-    exact = get_extractor("inception", data)
-    variants = {"fp32 eager": exact, "fast": replace(exact, fast=True)}
-    timed = load_dataset(data, "heldout").images[:max(batches)]
-    for extractor in variants.values():
-        extract(extractor, timed[:8], device=device)
+    from .features import extract
+    variants = _inception_variants(device)
+    timed = load_dataset(DataSpec("mnist"), "heldout").images[:max(batches)]
     grid = [(name, batch) for name in variants for batch in batches]
     best = dict.fromkeys(grid, float("inf"))
     for r in range(rounds):
