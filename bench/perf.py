@@ -30,7 +30,7 @@ from baselines.noisy_classifier import NoisyClassifier
 
 from .bootstrap import paired_interval
 from .config import DataSpec, NetSpec, SampleSpec
-from .envinfo import environment
+from .envinfo import DeviceError, check_device, environment
 from .autotune import candidate_name, decide
 from .fastpath import NetworkRunner, native_bf16
 from .guidance import CountedNet, GuidanceContext, make_guidance
@@ -413,6 +413,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time Inception extraction (fp32 and fast) at batch sizes 16 to 128")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        check_device(args.device)
+    except DeviceError as err:
+        parser.error(str(err))
     out = Path(args.out or ("results/perf/cuda" if args.device.startswith("cuda") else "results/perf"))
     command = "python -m bench.perf " + " ".join(argv if argv is not None else sys.argv[1:])
     env = {**environment(args.device), "native_bf16": native_bf16(args.device)}

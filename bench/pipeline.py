@@ -31,7 +31,7 @@ from baselines.noisy_classifier import (NoisyClassifier, accuracy_by_noise_level
 from . import distributed
 from .config import RunSpec, SpecError, stable_hash, to_dict
 from .data import DATASETS, DatasetError, load_dataset, nominal_shape, to_uint8
-from .envinfo import environment
+from .envinfo import default_device, environment
 from .autotune import COMPILE_MIN_CALLS, decide
 from .features import FEATURES
 from .grids import save_grid
@@ -47,10 +47,6 @@ from .suites import Cell, select_cells
 from .train import model_id, model_path, train_diffusion
 
 Say = Callable[..., None]
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def cell_columns(cell: Cell) -> dict:

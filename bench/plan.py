@@ -22,6 +22,7 @@ import torch
 
 from baselines.noisy_classifier import classifier_path
 from .config import stable_hash
+from .envinfo import DeviceError, check_device
 from .errors import BenchError
 from .data import load_dataset, nominal_shape
 from .guidance import count_evaluations, method_needs
@@ -110,11 +111,17 @@ class Rates:
                 return self.measured[(measured_stage, key)], "ledger"
         return math.nan, "unmeasured"
 
-    def network(self, cell: Cell) -> float:
+    def network(self, cell: Cell) -> tuple[float, str]:
+        """Seconds per image through the cell's network, timed now on the device; NaN where the plan is
+        for a device this machine lacks (a GPU plan written on a CPU machine)."""
+        try:
+            check_device(self.device)
+        except DeviceError:
+            return math.nan, f"unmeasured (no {self.device} here)"
         key = repr((cell.spec.data, cell.spec.net, cell.spec.model, cell.spec.sample.batch_size))
         if key not in self.timed:
             self.timed[key] = seconds_per_nfe(cell, self.device)
-        return self.timed[key]
+        return self.timed[key], "timed now"
 
 
 def plan(cells: list[Cell], device: str, results: str | Path = "results", suite: str = "",
@@ -146,7 +153,7 @@ def _stage_seconds(cell: Cell, sampling_units: float, rate: Rates, charged: set[
     out, basis = {}, {}
     sampling, basis["sampling"] = rate.get("sampling", sampling_key(s.data.name, stable_hash(s.net), describe_sampling(s.sample)))
     if math.isnan(sampling):
-        sampling, basis["sampling"] = rate.network(cell), "timed now"
+        sampling, basis["sampling"] = rate.network(cell)
     out["sampling_s"] = sampling * sampling_units
 
     train = 0.0
@@ -161,7 +168,8 @@ def _stage_seconds(cell: Cell, sampling_units: float, rate: Rates, charged: set[
         charged.add(str(path))
         per_image, basis["train"] = rate.get("train", train_key(kind, s.data.name, stable_hash(net)))
         if math.isnan(per_image):  # forward + backward as 3 forward passes
-            per_image, basis["train"] = 3 * rate.network(cell), "timed now"  # a guide as a main-size network
+            forward, basis["train"] = rate.network(cell)  # a guide as a main-size network
+            per_image = 3 * forward
         train += per_image * tr.steps * tr.batch_size
     c = s.classifier
     path = classifier_path(s.data, c, cache_root())

@@ -99,8 +99,11 @@ def build_report(args: argparse.Namespace, watch) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from . import distributed, pipeline
+    from .envinfo import check_device, default_device
     from .stages import Stopwatch
-    device = args.device or pipeline.default_device()
+    device = args.device or default_device()
+    if not args.dry_run or args.fast:  # a plan for another machine's device needs no such device here
+        check_device(device)
     cells = pipeline.suite_cells(args.suite, only=args.only, overrides=args.set, fast=args.fast, shard=args.shard,
                                  device=device)
     if args.dry_run:

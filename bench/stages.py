@@ -51,8 +51,8 @@ def metrics_key(bootstrap: int, extractors: str) -> str:
 def machine_identity(device: str) -> str:
     """What a timing depends on besides the work: the device, its name, and the cores torch uses."""
     import torch
-    if device.startswith("cuda"):
-        return f"cuda:{torch.cuda.get_device_name(device)}"
+    if device.startswith("cuda"):  # a plan may be priced for a GPU from a machine without one
+        return f"cuda:{torch.cuda.get_device_name(device) if torch.cuda.is_available() else 'unknown (none here)'}"
     return f"cpu:{cpu_model()} {torch.backends.cpu.get_cpu_capability()} x{torch.get_num_threads()} threads"
 
 

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from bench import run as runner
 from bench.evaluator import WEIGHTS_DIR
@@ -313,3 +314,17 @@ def test_method_ranking_reads_fid_at_matched_is_along_each_lower_envelope():
     assert table.loc["CFG", "FID @ IS=9.5"] == pytest.approx(3.5)  # linear between (9, 2) and (10, 5)
     assert np.isnan(table.loc["interval", "FID @ IS=9.5"])  # beyond its largest IS
     assert list(table.index[:1]) == ["APG"] and table.loc["APG", "best FID's 95% interval"] == "[0.500, 1.250]"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the plan for a GPU written where there is none")
+def test_a_gpu_plan_on_a_cpu_machine_leaves_unmeasured_rates_open(capsys, tmp_path):
+    assert runner.main(["--suite", "imagenet64", "--dry-run", "--device", "cuda", "--out", str(tmp_path)]) == 0
+    assert "sampling: unmeasured (no cuda here)" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where there is no CUDA device")
+@pytest.mark.parametrize("device, says", [("cuda", "torch sees no CUDA device here"), ("cuda:x", "use cpu, cuda or cuda:N"),
+                                          ("mps", "use cpu, cuda or cuda:N")])
+def test_a_device_torch_cannot_use_is_refused_before_any_work(device, says, capsys, tmp_path):
+    assert runner.main(["--suite", "tiny", "--device", device, "--out", str(tmp_path)]) == 2
+    assert says in capsys.readouterr().err and not (tmp_path / "tiny").exists()
