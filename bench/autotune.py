@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from .config import NetSpec, SampleSpec, stable_hash, to_dict
-from .fastpath import NetworkRunner, native_bf16
+from .fastpath import NetworkRunner, compiled, native_bf16
 from .stages import machine_identity
 from .store import atomic_write_json, cache_root
 from .unet import UNet
@@ -82,7 +82,7 @@ def _training_step(model: torch.nn.Module, spec: SampleSpec, device: str):
     (the optimizer step costs the same for every candidate); returns the eps of the forward pass."""
     memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
     trained = model.to(memory_format=memory_format).requires_grad_(True)
-    forward = torch.compile(trained, dynamic=False) if spec.compile else trained
+    forward = compiled(trained, dynamic=False) if spec.compile else trained
     autocast = torch.autocast(torch.device(device).type, torch.bfloat16, enabled=spec.precision == "bf16")
 
     def step(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,18 @@ def native_bf16(device: str | torch.device) -> tuple[bool, str]:
     return any(found.values()), ", ".join(f"{k}={v}" for k, v in found.items())
 
 
+RECOMPILE_LIMIT = 64  # compiled variants of one forward before dynamo gives up and runs it eagerly
+
+
+def compiled(module: torch.nn.Module, **options) -> torch.nn.Module:
+    """torch.compile(module, **options) with dynamo's recompile limit raised to RECOMPILE_LIMIT. Every
+    instance of a network class shares its forward's guard cache, so the variants one process compiles
+    (memory format x autocast x grad mode, for sampling and for training: autotune times them all) pass
+    dynamo's default of 8, after which it would silently run the rest eagerly."""
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, RECOMPILE_LIMIT)
+    return torch.compile(module, **options)
+
+
 class NetworkRunner(torch.nn.Module):
     """eps_theta evaluated with a SampleSpec's precision, memory format and compile settings."""
 
@@ -39,7 +51,7 @@ class NetworkRunner(torch.nn.Module):
         self.dtype = DTYPES[spec.precision]
         self.memory_format = torch.channels_last if spec.channels_last else torch.contiguous_format
         self.model = model.to(memory_format=self.memory_format)
-        self.forward_fn = torch.compile(self.model, dynamic=False) if spec.compile else self.model
+        self.forward_fn = compiled(self.model, dynamic=False) if spec.compile else self.model
 
     def forward(self, z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), torch.autocast(self.device_type, self.dtype, enabled=self.dtype != torch.float32):

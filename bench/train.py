@@ -19,6 +19,7 @@ from .config import DataSpec, NetSpec, TrainSpec, stable_hash, to_dict
 from .data import load_dataset, to_model_range
 from .diffusion import add_noise, drop_labels, training_lambdas
 from .errors import BenchError
+from .fastpath import compiled
 from .progress import Stage
 from .store import atomic_write_json, cache_root, load_cached_weights, save_checkpoint
 from .unet import UNet
@@ -76,7 +77,7 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
     model = UNet(net, dataset.shape[0], dataset.num_classes).to(device, memory_format=memory_format)
     ema = copy.deepcopy(model).requires_grad_(False)
     parallel = distributed.data_parallel(model)
-    forward = torch.compile(parallel) if train.compile else parallel
+    forward = compiled(parallel) if train.compile else parallel
     autocast = torch.autocast(torch.device(device).type, torch.bfloat16, enabled=train.precision == "bf16")
     rows = distributed.batch_rows(train.batch_size)  # this rank's share of each global batch
     opt = torch.optim.Adam(model.parameters(), lr=train.lr)

@@ -19,7 +19,7 @@ from baselines.noisy_classifier import NoisyClassifier
 from bench.config import NetSpec, SampleSpec, SpecError, stable_hash
 from bench import autotune
 from bench.autotune import choose
-from bench.fastpath import NetworkRunner
+from bench.fastpath import NetworkRunner, compiled
 from bench.pipeline import network_calls, suite_cells
 from bench.guidance import CountedNet, GuidanceContext, make_guidance
 from bench.samplers import sample
@@ -212,3 +212,14 @@ def test_extraction_batch_sweep_times_every_variant_at_every_batch(monkeypatch):
     assert sorted(set(calls)) == [(False, 8), (False, 32), (False, 256), (True, 8), (True, 32), (True, 256)]
     assert sorted(zip(table.extraction, table.batch)) == [("fast", 8), ("fast", 32), ("fp32 eager", 8), ("fp32 eager", 32)]
     assert table[table.batch == 32].vs_largest_batch.eq(1.0).all() and table.images_per_second.gt(0).all()
+
+
+def test_compiled_variants_past_dynamos_default_limit_stay_compiled():
+    """Autotune compiles a network in many variants in one process; past dynamo's default limit of 8 the
+    rest would silently run eagerly and be timed as 'compiled'."""
+    from torch._dynamo.utils import counters
+    counters.clear()
+    net = compiled(torch.nn.Linear(4, 4), dynamic=False, backend="eager")  # each input shape: one more variant
+    for rows in range(1, 12):
+        net(torch.randn(rows, 4))
+    assert counters["stats"]["unique_graphs"] == 11

@@ -50,9 +50,19 @@ def test_cuda_samples_match_the_cpu_and_are_timed_by_events():
     assert counted.rows == 16 * 8 * 2 and counted.seconds > 0
 
 
-def test_doubled_batch_cfg_equals_two_passes_on_cuda():
+@pytest.fixture
+def full_fp32_convolutions():
+    """cuDNN without TF32: at TF32's 10-bit significand the batch size alone (which picks the convolution
+    algorithm) moves samples by more than fp32 rounding over 8 steps (results/perf/cuda/notes.md)."""
+    allowed = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32 = allowed
+
+
+def test_doubled_batch_cfg_equals_two_passes_on_cuda(full_fp32_convolutions):
     net = perturbed_net()
     doubled, _, counted = draw(net, "cuda", two_pass=False)
     two, _, _ = draw(net, "cuda", two_pass=True)
-    torch.testing.assert_close(doubled, two, rtol=0, atol=1e-3)
+    torch.testing.assert_close(doubled, two, rtol=0, atol=1e-4)
     assert counted.rows == 16 * 8 * 2
