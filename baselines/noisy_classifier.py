@@ -152,8 +152,10 @@ def accuracy_by_noise_level(model: NoisyClassifier, data: DataSpec, *, buckets: 
 @torch.no_grad()
 def confidence_on_samples(model: NoisyClassifier, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """The guidance classifier's own view of final samples (at lambda_max): accuracy on the
-    requested labels and mean confidence, to set beside the independent evaluator's."""
-    probs = torch.cat([F.softmax(model(x, torch.full((len(x),), LAMBDA_MAX)), dim=1)
+    requested labels and mean confidence, to set beside the independent evaluator's. The images may
+    be on the CPU and the model on a GPU: each batch goes to the model's device."""
+    device = distributed.model_device(model)
+    probs = torch.cat([F.softmax(model(x.to(device), torch.full((len(x),), LAMBDA_MAX, device=device)), dim=1).cpu()
                        for x in to_model_range(images).split(500)]).double()
     return {"guidance_classifier_accuracy": (probs.argmax(1) == labels).double().mean().item(),
             "guidance_classifier_confidence": probs.max(1).values.mean().item()}

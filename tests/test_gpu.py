@@ -66,3 +66,13 @@ def test_doubled_batch_cfg_equals_two_passes_on_cuda(full_fp32_convolutions):
     two, _, _ = draw(net, "cuda", two_pass=True)
     torch.testing.assert_close(doubled, two, rtol=0, atol=1e-4)
     assert counted.rows == 16 * 8 * 2
+
+
+def test_the_tiny_suite_runs_end_to_end_on_cuda(tmp_path, monkeypatch):
+    """Every stage on the GPU (training, both guidances, features, metrics, the report): where a CPU
+    tensor meets a CUDA network, this is the test that finds it."""
+    from bench.pipeline import run_suite
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    table = run_suite("tiny", out=tmp_path, device="cuda", quiet=True)
+    assert len(table) == 8 and table.fid.notna().all()
+    assert (table.guidance_classifier_accuracy.notna()).any()
