@@ -28,37 +28,52 @@ from .diffusion import alpha_sigma, sampling_lambdas, x_from_eps
 EpsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+CHUNK_BYTES = 32 * 2 ** 20  # host memory for draws made ahead of the steps that use them
+
+
 class SampleNoise:
     """Per-sample random streams: labels first, then N(0, I) draws, one per call of `draw`.
 
-    The streams are CPU generators, so images are the same on every device. For a CUDA device
-    each draw goes into one of two pinned host buffers and is copied without blocking; a buffer
-    is refilled only after its previous copy has finished, so the loop never waits on the GPU.
+    The streams are CPU generators, so images are the same on every device. Each generator makes
+    several of its draws in one call (a chunk, refilled when used up), which keeps the sampler's own
+    per-step work near zero beside the network's. That gives the same numbers as one call per draw
+    because torch's CPU normal sampler fills in blocks of 16 values: a draw of a multiple of 16 values
+    ends on a block boundary (tests/test_samplers.py holds torch to it); other shapes draw once per step.
+    `draws` is how many draws the sampler will make (more only cost a refill). For a CUDA device a chunk
+    goes into a pinned host buffer and is copied without blocking; the buffer is refilled only after
+    that copy has finished, which the chunk's draws have long waited for.
     """
 
     def __init__(self, seeds: Sequence[int], shape: tuple[int, ...], num_classes: int,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", draws: int = 1):
         self.device = torch.device(device)
         self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
         self.labels = torch.stack([torch.randint(num_classes, (), generator=g) for g in self.generators])
-        cuda = self.device.type == "cuda"
-        self.buffers = [torch.empty((len(seeds), *shape), pin_memory=cuda) for _ in range(2 if cuda else 1)]
-        self.copied = [None] * len(self.buffers)  # CUDA events: the last copy out of each buffer is done
-        self.turn = 0
+        per_draw = max(1, len(seeds)) * math.prod(shape) * 4
+        blocks_align = math.prod(shape) % 16 == 0
+        self.chunk = max(1, min(draws, CHUNK_BYTES // per_draw)) if blocks_align else 1
+        self.host = torch.empty((len(seeds), self.chunk, *shape), pin_memory=self.device.type == "cuda")
+        self.drawn = self.host  # the chunk on the device
+        self.used = self.chunk
+        self.copied = None  # CUDA event: the last copy out of the host buffer is done
 
     def draw(self) -> torch.Tensor:
-        """The next draw of every sample's stream, on the device (on CPU: a reused buffer)."""
-        i = self.turn = (self.turn + 1) % len(self.buffers)
-        if self.copied[i] is not None:
-            self.copied[i].synchronize()
-        for g, row in zip(self.generators, self.buffers[i]):
-            torch.randn(row.shape, generator=g, out=row)
-        if self.device.type != "cuda":
-            return self.buffers[i]
-        out = self.buffers[i].to(self.device, non_blocking=True)
-        self.copied[i] = torch.cuda.Event()
-        self.copied[i].record()
-        return out
+        """The next draw of every sample's stream, on the device (on CPU: a view into a reused buffer)."""
+        if self.used == self.chunk:
+            self._refill()
+        self.used += 1
+        return self.drawn[:, self.used - 1]
+
+    def _refill(self) -> None:
+        if self.copied is not None:
+            self.copied.synchronize()
+        for g, rows in zip(self.generators, self.host):
+            torch.randn(rows.shape, generator=g, out=rows)
+        self.used = 0
+        if self.device.type == "cuda":
+            self.drawn = self.host.to(self.device, non_blocking=True)
+            self.copied = torch.cuda.Event()
+            self.copied.record()
 
 
 def _step_coefficients(steps: int, sampler: str, v: float) -> list[tuple[float, ...]]:
@@ -91,7 +106,7 @@ def sample(eps_fn: EpsFn, shape: tuple[int, ...], seeds: Sequence[int], num_clas
         raise ValueError(f"unknown sampler {sampler!r}; known samplers: {', '.join(SAMPLERS)}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    noise = SampleNoise(seeds, shape, num_classes, device)
+    noise = SampleNoise(seeds, shape, num_classes, device, draws=1 if sampler == "ddim" else steps)
     labels = (noise.labels if labels is None else labels).to(device)
     z = noise.draw().to(dtype=dtype, copy=True)
     coefficients = _step_coefficients(steps, sampler, v)

@@ -67,3 +67,10 @@ def test_feature_extraction(benchmark):
     extractor = get_extractor("evaluator", DataSpec("mnist5k"))
     feats = bench(benchmark, extract, extractor, images)
     assert feats["features"].shape == (len(images), 64)
+
+
+def test_sampler_own_work_with_a_free_network(benchmark):
+    """What the sampler costs besides the network (noise streams, the update): eps = 0 costs nothing."""
+    benchmark.group = "sampling"
+    x, _ = bench(benchmark, lambda: sample(lambda z, lam, y: torch.zeros_like(z), (1, 16, 16), range(BATCH), 10, steps=32))
+    assert x.shape == (BATCH, 1, 16, 16) and x.abs().max() <= 1.0

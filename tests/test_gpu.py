@@ -34,9 +34,9 @@ def draw(net, device: str, **cfg):
 
 
 def test_noise_streams_through_pinned_buffers_equal_the_cpu_draws():
-    cpu, gpu = SampleNoise(range(8), SHAPE, 10, "cpu"), SampleNoise(range(8), SHAPE, 10, "cuda")
-    assert torch.equal(cpu.labels, gpu.labels)
-    for _ in range(5):  # more draws than buffers: a buffer is refilled only after its copy finished
+    cpu, gpu = SampleNoise(range(8), SHAPE, 10, "cpu", draws=3), SampleNoise(range(8), SHAPE, 10, "cuda", draws=3)
+    assert torch.equal(cpu.labels, gpu.labels) and gpu.chunk == 3
+    for _ in range(7):  # more draws than a chunk: the buffer is refilled only after its copy finished
         expected = cpu.draw().clone()
         assert torch.equal(gpu.draw().cpu(), expected)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bench.diffusion import alpha_sigma
-from bench.samplers import sample
+from bench.samplers import SampleNoise, sample
 
 MU, S = 0.5, 0.3
 SHAPE = (1, 2, 2)
@@ -61,3 +61,19 @@ def test_one_step_returns_x_hat_of_the_first_evaluation():
 
     sample(net, SHAPE, range(3), 10, steps=1, clip_x=False)
     assert calls == [pytest.approx(-20.0, abs=1e-3)]
+
+
+@pytest.mark.parametrize("shape, draws, chunked", [((1, 16, 16), 5, True), ((1, 8, 8), 32, True), ((3, 28, 28), 7, True),
+                                                   ((1, 5, 5), 4, False), ((1, 2, 2), 3, False)])
+def test_noise_drawn_ahead_in_chunks_equals_one_call_per_draw(shape, draws, chunked):
+    """The streams must not depend on how many draws a generator makes per call; where torch's fill
+    would make them depend on it (a draw of other than a multiple of 16 values), draws are one per call."""
+    seeds = [3, 11, 12345]
+    noise = SampleNoise(seeds, shape, 10, draws=draws)
+    assert (noise.chunk > 1) == chunked
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    for g in generators:
+        torch.randint(10, (), generator=g)  # the label comes first
+    for _ in range(draws + 2):  # past the chunk: the refill continues each stream
+        expected = torch.stack([torch.randn(shape, generator=g) for g in generators])
+        assert torch.equal(noise.draw(), expected)
