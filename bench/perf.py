@@ -320,15 +320,15 @@ def quality_comparison(results: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def stage_breakdown(suite_dir: Path) -> list[str]:
-    """The mnist suite's stage breakdown (its ledger, and the stages its cells recorded), as report lines."""
+def stage_breakdown(suite_dir: Path, name: str) -> list[str]:
+    """A suite's stage breakdown (its ledger, and the stages its cells recorded), as report lines headed `name`."""
     from .figures import stage_sections
     from .store import load_runs
     if not (suite_dir / "runs").exists():
         return []
     lines = []
     for title, text, frame in stage_sections(load_runs(suite_dir), suite_dir):
-        lines += [f"## The `{suite_dir.name}` suite: {title.lower()}", "", text, "",
+        lines += [f"## {name}: {title.lower()}", "", text, "",
                   frame.to_markdown(index=False, floatfmt=".3f"), ""]
     return lines
 
@@ -368,9 +368,8 @@ def write_report(out: Path) -> Path:
                   "FLOPs per image from torch's flop counter; peak from cores x clock x FLOPs per cycle "
                   "(bench/roofline.py states the derivation; `peak_from` shows it per row).", "",
                   pd.read_csv(out / "roofline.csv").to_markdown(index=False, floatfmt=".4g"), ""]
-    stages = stage_breakdown(Path("results") / "mnist")
-    if stages:
-        lines += stages
+    lines += stage_breakdown(Path("results") / "mnist", "The `mnist` suite (every invocation)")
+    lines += stage_breakdown(out / "mnist_cold", "The `mnist` suite in one cold-cache run (`mnist_cold/`, see the notes)")
     if (out / "ratios.csv").exists():
         lines += ["## Targets", "", pd.read_csv(out / "ratios.csv").to_markdown(index=False, floatfmt=".3f"), ""]
     if (out / "profile_batch_sizes.csv").exists():
