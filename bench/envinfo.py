@@ -25,7 +25,7 @@ def default_device() -> str:
 def check_device(device: str) -> str:
     """`device` if torch can run on it here, else a DeviceError saying what is available."""
     kind, _, index = device.partition(":")
-    if kind == "cpu" and not index:
+    if kind == "cpu" and index in ("", "0"):
         return device
     if kind != "cuda" or (index and not index.isdigit()):
         raise DeviceError(f"unknown device {device!r}: use cpu, cuda or cuda:N")
