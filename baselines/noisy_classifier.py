@@ -22,13 +22,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from bench import distributed
-from bench.config import ClassifierSpec, DataSpec, stable_hash, to_dict
-from bench.data import load_dataset, to_model_range
-from bench.diffusion import LAMBDA_MAX, LAMBDA_MIN, add_noise, lambda_of_u, training_lambdas
-from bench.progress import Stage
-from bench.store import atomic_write_json, load_cached_weights, save_checkpoint
-from bench.train import TrainingDiverged
+from bench.data.datasets import load_dataset, to_model_range
+from bench.infra import distributed
+from bench.infra.checkpoints import load_cached_weights, save_checkpoint
+from bench.infra.progress import Stage
+from bench.infra.store import atomic_write_json
+from bench.models.process import LAMBDA_MAX, LAMBDA_MIN, add_noise, lambda_of_u, training_lambdas
+from bench.models.train import TrainingDiverged
+from bench.spec.hashing import stable_hash, to_dict
+from bench.spec.sections import ClassifierSpec, DataSpec
 
 
 def _group_norm(channels: int, **factory_kwargs) -> nn.GroupNorm:

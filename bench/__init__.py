@@ -9,21 +9,30 @@ The Python API (for notebooks and scripts):
     build_report("mnist", "results")                          # table.csv, figures/, report.md
     stored = load_results("results/mnist")                    # the stored cells, nothing recomputed
 
-`run_cells(suite, cells, out)` runs cells you built yourself (bench.suites.select_cells, or
-bench.suites.Cell(name, RunSpec(...))). The names are resolved on first use, so `import bench.metrics`
-or `import bench.config` stays light (no training stack, no plotting library).
+`run_cells(suite, cells, out)` runs cells you built yourself (bench.suites.cells.select_cells, or
+bench.suites.cells.Cell(name, RunSpec(...))). The names are resolved on first use, so
+`import bench.spec.sections` or `import bench.report.table` stays light (no training stack, no
+plotting library).
+
+The packages, in the order they import each other (each only those before it; `baselines` is the
+top-level package of the noisy-classifier baseline, between the models it trains and the sources that
+use it): LAYERS below, held by tests/test_layers_and_logs.py.
 """
 from importlib import import_module
 
 __version__ = "0.1.0"
 
+LAYERS = ("spec", "infra", "data", "models", "baselines", "sources", "guidance", "sampling", "suites", "stats",
+          "evaluation", "claims", "report", "runner", "perf")
+ENTRY_POINTS = ("run", "figures", "regression")  # python -m bench.<name>: thin modules over runner and report
+
 _API = {
-    "run_suite": ("bench.pipeline", "run_suite"),
-    "run_cells": ("bench.pipeline", "run_cells"),
-    "select_cells": ("bench.suites", "select_cells"),
-    "load_results": ("bench.store", "load_runs"),
-    "build_report": ("bench.figures", "build"),
-    "BenchError": ("bench.errors", "BenchError"),
+    "run_suite": ("bench.runner.suite", "run_suite"),
+    "run_cells": ("bench.runner.suite", "run_cells"),
+    "select_cells": ("bench.suites.cells", "select_cells"),
+    "load_results": ("bench.infra.store", "load_runs"),
+    "build_report": ("bench.report.build", "build"),
+    "BenchError": ("bench.spec.errors", "BenchError"),
 }
 __all__ = sorted(_API)
 

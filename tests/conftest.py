@@ -16,7 +16,7 @@ def cache_dir(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def finished(tmp_path_factory):
     """The tiny suite run once without interruption into <root>/full (models cached in <root>/cache)."""
-    from bench import run as runner
+    from bench.runner import cli as runner
     root = tmp_path_factory.mktemp("tiny")
     mp = pytest.MonkeyPatch()
     mp.setenv("BENCH_CACHE", str(root / "cache"))

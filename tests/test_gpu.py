@@ -8,11 +8,11 @@ CPU-vs-GPU agreement is asserted to 1e-2 in [-1, 1] (about one uint8 level).
 import pytest
 import torch
 
-from bench.config import NetSpec, SampleSpec
-from bench.fastpath import NetworkRunner
+from bench.spec.sections import NetSpec, SampleSpec
+from bench.models.fastpath import NetworkRunner
 from bench.guidance import CountedNet, GuidanceContext, make_guidance
-from bench.samplers import SampleNoise, sample
-from bench.unet import UNet
+from bench.sampling.samplers import SampleNoise, sample
+from bench.models.unet import UNet
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")]
 SHAPE = (1, 16, 16)
@@ -71,7 +71,7 @@ def test_doubled_batch_cfg_equals_two_passes_on_cuda(full_fp32_convolutions):
 def test_the_tiny_suite_runs_end_to_end_on_cuda(tmp_path, monkeypatch):
     """Every stage on the GPU (training, both guidances, features, metrics, the report): where a CPU
     tensor meets a CUDA network, this is the test that finds it."""
-    from bench.pipeline import run_suite
+    from bench.runner.suite import run_suite
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     table = run_suite("tiny", out=tmp_path, device="cuda", quiet=True)
     assert len(table) == 8 and table.fid.notna().all()

@@ -5,27 +5,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench import ENTRY_POINTS, LAYERS
+
 ROOT = Path(__file__).resolve().parent.parent
 
-# spec -> files, data, nets -> samplers, guidance -> features -> metrics -> pipeline -> CLI, gate, perf, figures
-LAYERS = {
-    0: ["bench", "bench.errors", "bench.registry", "bench.config", "bench.overrides", "bench.suites"],
-    1: ["bench.store", "bench.distributed", "bench.progress", "bench.envinfo", "bench.grids", "bench.data",
-        "bench.diffusion", "bench.unet", "bench.evaluator", "bench.train", "bench.fastpath", "baselines",
-        "baselines.noisy_classifier", "bench.stages", "bench.roofline", "bench.autotune", "bench.sources",
-        "bench.sources.noise", "bench.sources.adm", "bench.sources.hub"],
-    2: ["bench.samplers", "bench.guidance", "bench.guidance.base", "bench.guidance.registry", "bench.guidance.basic",
-        "bench.guidance.cfg", "bench.guidance.apg", "bench.guidance.interval", "bench.guidance.classifier",
-        "bench.guidance.autoguidance", "bench.guidance.cfgpp", "bench.guidance.cfg_zero_star", "bench.guidance.rescaled",
-        "bench.guidance.schedule",
-        "bench.sampling"],
-    3: ["bench.inception", "bench.features"],
-    4: ["bench.metrics", "bench.bootstrap", "bench.extrapolate", "bench.uncertainty", "bench.scoring", "bench.paired",
-        "bench.verdicts", "bench.power"],
-    5: ["bench.pipeline", "bench.plan"],
-    6: ["bench.run", "bench.regression", "bench.perf", "bench.figures", "bench.draws"],
-}
-LAYER = {module: layer for layer, modules in LAYERS.items() for module in modules}
+def layer_of(module: str) -> int:
+    """A module's layer, from its path alone: its package's place in bench.LAYERS; the bench package's
+    own __init__ below everything, its entry-point modules above everything."""
+    parts = module.split(".")
+    if parts[0] == "baselines":
+        return LAYERS.index("baselines")
+    if len(parts) == 1:
+        return -1
+    if parts[1] in ENTRY_POINTS:
+        return len(LAYERS)
+    assert parts[1] in LAYERS, f"{module}: bench.{parts[1]} is neither a package of bench.LAYERS nor an entry point"
+    return LAYERS.index(parts[1])
 
 
 def module_name(path: Path) -> str:
@@ -58,20 +53,31 @@ def project_imports(path: Path, name: str, known: set[str]) -> set[str]:
 
 def test_imports_run_downward_through_the_layers():
     files = {module_name(p): p for folder in ("bench", "baselines") for p in (ROOT / folder).rglob("*.py")}
-    unplaced = sorted(set(files) - set(LAYER))
-    assert not unplaced, f"place these modules in a layer: {unplaced}"
-    upward = [f"{name} (layer {LAYER[name]}) imports {dep} (layer {LAYER[dep]})"
+    upward = [f"{name} (layer {layer_of(name)}) imports {dep} (layer {layer_of(dep)})"
               for name, path in files.items() for dep in project_imports(path, name, set(files))
-              if LAYER[dep] > LAYER[name]]
+              if layer_of(dep) > layer_of(name)]
     assert not upward, upward
 
 
-def test_light_modules_import_no_plotting_and_no_pipeline():
-    code = ("import sys, bench.metrics, bench.store, bench.regression; "
+def test_every_package_of_bench_is_a_layer():
+    packages = {p.parent.name for p in (ROOT / "bench").glob("*/__init__.py")}
+    assert packages == set(LAYERS) - {"baselines"}
+
+
+def test_light_modules_import_no_plotting_and_no_runner():
+    code = ("import sys, bench.evaluation.metrics, bench.infra.store, bench.claims.gate; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'seaborn'}), "
-            "'bench.figures' in sys.modules)")
+            "any(m.startswith(('bench.report', 'bench.runner')) for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.split() == ["[]", "False"]
+
+
+def test_guidance_records_and_suites_load_without_torch():
+    """Plans and reports read the method records and the suites on any machine: neither imports torch."""
+    code = ("import sys, bench.guidance, bench.suites, bench.report.table; "
+            "print(sorted(m for m in ('torch', 'timm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out.split() == ["[]"]
 
 
 def test_logs_written_to_a_file_have_no_bar_redraws(tmp_path, cache_dir):

@@ -3,15 +3,17 @@
 A method is a factory(ctx, **params) -> eps_fn(z, lam, labels); samplers only ever see the
 returned eps_fn. Every method evaluates networks through the context's counted wrappers, so
 NFE are accounted identically for all methods: one image through the diffusion network is one
-NFE, a classifier forward and backward pass is counted separately.
+NFE, a classifier forward and backward pass is counted separately. Every module of this package is
+imported here, so a new method is a new file that registers itself (README, "How to add").
 """
 from __future__ import annotations
 
-from . import (apg, autoguidance, basic, cfg, cfg_zero_star, cfgpp, classifier, interval,  # noqa: F401  (each registers its method)
-               rescaled, schedule)
-from .base import CountedNet, GuidanceContext
-from .registry import (METHODS, GuidanceError, check_params, count_evaluations, describe, guidance_names, guidance_params,
-                       make_guidance, method_needs, register_guidance, stub_context)
+from bench.guidance.base import CountedNet, GuidanceContext
+from bench.guidance.registry import (METHODS, Example, GuidanceError, check_params, describe, guidance_names,
+                                     guidance_params, make_guidance, method_needs, register_guidance, stub_context)
+from bench.spec.registry import import_submodules
 
-__all__ = ["METHODS", "CountedNet", "GuidanceContext", "GuidanceError", "check_params", "count_evaluations", "describe",
+import_submodules(__name__)
+
+__all__ = ["METHODS", "CountedNet", "Example", "GuidanceContext", "GuidanceError", "check_params", "describe",
            "guidance_names", "guidance_params", "make_guidance", "method_needs", "register_guidance", "stub_context"]

@@ -14,24 +14,27 @@ the one-file contract and is directly comparable with CFG at equal NFE.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
+from bench.guidance.base import GuidanceContext, cond_and_uncond
+from bench.guidance.registry import Example, register_guidance
 
-from ..diffusion import alpha_sigma
-from .base import GuidanceContext, cond_and_uncond
-from .registry import register_guidance
+if TYPE_CHECKING:
+    import torch
 
 
 def _per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).flatten(1).sum(1).reshape(-1, *([1] * (a.dim() - 1)))
 
 
-@register_guidance("apg", label="APG", strength="w", needs=("null_label",))
+@register_guidance("apg", label="APG", strength="w", needs=("null_label",), space="x0", stateful=True,
+                   examples=tuple(Example(f"w{w:g}", (("w", w),)) for w in (0.3, 1.0, 2.0, 4.0)))
 def adaptive_projected(ctx: GuidanceContext, w: float = 1.0, eta: float = 0.0, radius: float = math.inf,
                        momentum: float = 0.0, two_pass: bool | None = None):
     if w == 0:
         return ctx.model
-    state: dict[str, torch.Tensor | float] = {"delta": None, "lam": math.inf}
+    from bench.models.process import alpha_sigma
+    state = ctx.state.setdefault("apg", {"delta": None, "lam": math.inf})
 
     def eps_fn(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cond, uncond = cond_and_uncond(ctx, z, lam, labels, two_pass)
@@ -44,7 +47,7 @@ def adaptive_projected(ctx: GuidanceContext, w: float = 1.0, eta: float = 0.0, r
         state["delta"], state["lam"] = delta, step_lam
         if math.isfinite(radius):
             norm = delta.flatten(1).norm(dim=1).reshape(-1, *([1] * (z.dim() - 1)))
-            delta = delta * torch.clamp(radius / norm.clamp_min(1e-12), max=1.0)
+            delta = delta * (radius / norm.clamp_min(1e-12)).clamp(max=1.0)
         parallel = _per_sample_dot(delta, d_cond) / _per_sample_dot(d_cond, d_cond).clamp_min(1e-12) * d_cond
         guided = d_cond + w * (delta - parallel + eta * parallel)
         return (z - alpha * guided) / sigma

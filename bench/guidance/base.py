@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
+from bench.spec.errors import BenchError
 
-from ..errors import BenchError
+if TYPE_CHECKING:
+    import torch
 
 
 class NoNullLabel(BenchError, ValueError):
@@ -30,6 +31,7 @@ class CountedNet:
     def __call__(self, *args: torch.Tensor) -> torch.Tensor:
         self.rows += args[0].shape[0]
         if args[0].is_cuda:
+            import torch
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
             out = self.net(*args)
@@ -55,12 +57,15 @@ class GuidanceContext:
     """The trained pieces a method may use. `classifier(z, lam, labels)` returns
     grad_z log p(y | z, lambda) of a noisy classifier (None when none is trained); its
     CountedNet times forward and backward together. `guide(z, lam, labels)` is the guide model of
-    autoguidance (None when the method needs none); an unconditional guide ignores the labels."""
+    autoguidance (None when the method needs none); an unconditional guide ignores the labels.
+    `state` holds what a stateful method carries along a trajectory (APG's momentum, CFG-Zero*'s
+    step count), so a wrapper that rebuilds the method at another strength keeps it."""
     model: CountedNet
     num_classes: int
     classifier: CountedNet | None = None
     guide: CountedNet | None = None
     null_label: int | None = -1  # the label meaning "no class": -1 for num_classes (the harness's models); None: none
+    state: dict[str, Any] = field(default_factory=dict)  # per-trajectory state of stateful methods, by method name
 
     def __post_init__(self):
         if self.null_label == -1:
@@ -75,7 +80,7 @@ class GuidanceContext:
         return self.null_label
 
     def null_labels(self, labels: torch.Tensor) -> torch.Tensor:
-        return torch.full_like(labels, self.null_index)
+        return labels.new_full(labels.shape, self.null_index)
 
 
 def cond_and_uncond(ctx: GuidanceContext, z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor,
@@ -87,5 +92,7 @@ def cond_and_uncond(ctx: GuidanceContext, z: torch.Tensor, lam: torch.Tensor, la
     null = ctx.null_labels(labels)
     if (not z.is_cuda) if two_pass is None else two_pass:
         return ctx.model(z, lam, labels), ctx.model(z, lam, null)
-    cond, uncond = ctx.model(torch.cat([z, z]), torch.cat([lam, lam]), torch.cat([labels, null])).chunk(2)
+    both = labels.repeat(2)
+    both[len(labels):] = null
+    cond, uncond = ctx.model(z.repeat(2, *[1] * (z.dim() - 1)), lam.repeat(2), both).chunk(2)
     return cond, uncond

@@ -1,8 +1,8 @@
 """Unguided baselines: the conditional model eps(z, c) and the unconditional model eps(z, null)."""
 from __future__ import annotations
 
-from .base import GuidanceContext
-from .registry import register_guidance
+from bench.guidance.base import GuidanceContext
+from bench.guidance.registry import register_guidance
 
 
 @register_guidance("cond", label="conditional (unguided)")

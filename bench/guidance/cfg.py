@@ -10,18 +10,22 @@ CUDA, two passes on CPU, where a doubled batch measured slower than two passes
 """
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from .base import GuidanceContext, cond_and_uncond
-from .registry import register_guidance
+from bench.guidance.base import GuidanceContext, cond_and_uncond
+from bench.guidance.registry import Example, register_guidance
+
+if TYPE_CHECKING:
+    import torch
 
 
-@register_guidance("cfg", label="CFG", strength="w", needs=("null_label",))
+@register_guidance("cfg", label="CFG", strength="w", needs=("null_label",),
+                   examples=tuple(Example(f"w{w:g}", (("w", w),)) for w in (0.0, 0.3, 1.0, 2.0, 4.0)))
 def classifier_free(ctx: GuidanceContext, w: float = 0.0, two_pass: bool | None = None):
     if w == 0:
         return ctx.model
 
     def eps_fn(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cond, uncond = cond_and_uncond(ctx, z, lam, labels, two_pass)
-        return torch.lerp(uncond, cond, 1.0 + w)
+        return uncond.lerp(cond, 1.0 + w)
     return eps_fn

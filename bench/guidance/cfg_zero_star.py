@@ -9,11 +9,13 @@ x_hat = z / alpha). With optimized_scale=False (or s* = 1) and no zero-init it i
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
+from bench.guidance.base import GuidanceContext, cond_and_uncond
+from bench.guidance.registry import Example, GuidanceError, register_guidance
 
-from .base import GuidanceContext, cond_and_uncond
-from .registry import GuidanceError, register_guidance
+if TYPE_CHECKING:
+    import torch
 
 
 def optimal_scale(cond: torch.Tensor, uncond: torch.Tensor) -> torch.Tensor:
@@ -23,22 +25,23 @@ def optimal_scale(cond: torch.Tensor, uncond: torch.Tensor) -> torch.Tensor:
     return (dot / norm).reshape(-1, *([1] * (cond.dim() - 1)))
 
 
-@register_guidance("cfg_zero_star", label="CFG-Zero*", strength="w", needs=("null_label",))
+@register_guidance("cfg_zero_star", label="CFG-Zero*", strength="w", needs=("null_label",), stateful=True,
+                   examples=tuple(Example(f"w{w:g}", (("w", w),)) for w in (0.3, 1.0, 2.0, 4.0)))
 def cfg_zero_star(ctx: GuidanceContext, w: float = 1.0, optimized_scale: bool = True, zero_init_steps: int = 0,
                   two_pass: bool | None = None):
     if zero_init_steps < 0 or zero_init_steps != int(zero_init_steps):
         raise GuidanceError(f"cfg_zero_star: zero_init_steps={zero_init_steps!r} is not valid: expected an integer >= 0")
     if w == 0 and zero_init_steps == 0:
         return ctx.model
-    state = {"step": 0, "lam": math.inf}
+    state = ctx.state.setdefault("cfg_zero_star", {"step": 0, "lam": math.inf})
 
     def eps_fn(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         level = float(lam[0])
         state["step"] = state["step"] + 1 if level > state["lam"] else 0  # lambda rises along one trajectory
         state["lam"] = level
         if state["step"] < zero_init_steps:
-            return torch.zeros_like(z)
+            return z.new_zeros(z.shape)
         cond, uncond = cond_and_uncond(ctx, z, lam, labels, two_pass)
         scaled = optimal_scale(cond, uncond) * uncond if optimized_scale else uncond
-        return torch.lerp(scaled, cond, 1.0 + w)
+        return scaled.lerp(cond, 1.0 + w)
     return eps_fn

@@ -7,19 +7,23 @@ backward per step; the context counts them separately.
 """
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from ..diffusion import alpha_sigma
-from .base import GuidanceContext
-from .registry import GuidanceError, register_guidance
+from bench.guidance.base import GuidanceContext
+from bench.guidance.registry import Example, GuidanceError, register_guidance
+
+if TYPE_CHECKING:
+    import torch
 
 BASES = ("cond", "uncond")
 
 
-@register_guidance("classifier", label="classifier guidance ({base})", strength="scale", needs=("noisy_classifier",))
+@register_guidance("classifier", label="classifier guidance ({base})", strength="scale", needs=("noisy_classifier",),
+                   examples=tuple(Example(f"s{s:g}", (("base", "cond"), ("scale", s))) for s in (1.0, 4.0)))
 def classifier_guidance(ctx: GuidanceContext, scale: float = 1.0, base: str = "cond"):
     if base not in BASES:
         raise GuidanceError(f"classifier guidance base {base!r} unknown; valid: {', '.join(BASES)}")
+    from bench.models.process import alpha_sigma
 
     def eps_fn(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         eps = ctx.model(z, lam, labels if base == "cond" else ctx.null_labels(labels))

@@ -10,14 +10,18 @@ sigma in (0.28, 5.42] is lambda in [-3.38, 2.55], the default here.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
+from bench.guidance.base import GuidanceContext
+from bench.guidance.registry import Example, make_guidance, register_guidance
 
-from .base import GuidanceContext
-from .registry import make_guidance, register_guidance
+if TYPE_CHECKING:
+    import torch
 
 
-@register_guidance("interval", label="interval", wraps=True)
+@register_guidance("interval", label="interval", wraps=True,
+                   examples=tuple(Example(f"w{w:g}", (("inner", "cfg"), ("inner_params", (("w", w),))))
+                                  for w in (0.3, 1.0, 2.0, 4.0)))
 def guidance_interval(ctx: GuidanceContext, inner: str = "cfg", inner_params: tuple = (("w", 1.0),),
                       lambda_low: float = -2 * math.log(5.42), lambda_high: float = -2 * math.log(0.28)):
     guided = make_guidance(inner, ctx, **dict(inner_params))
@@ -29,5 +33,5 @@ def guidance_interval(ctx: GuidanceContext, inner: str = "cfg", inner_params: tu
         if not bool(inside.any()):
             return ctx.model(z, lam, labels)
         mask = inside.reshape(-1, *([1] * (z.dim() - 1)))
-        return torch.where(mask, guided(z, lam, labels), ctx.model(z, lam, labels))
+        return guided(z, lam, labels).where(mask, ctx.model(z, lam, labels))
     return eps_fn

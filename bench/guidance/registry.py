@@ -2,14 +2,17 @@
 
 A record holds the factory(ctx, **params) -> eps_fn(z, lam, labels), the name of its strength
 parameter (None for the unguided baselines), what it needs besides the model (a noisy classifier,
-a guide model), whether it wraps another method (`inner`, `inner_params`: then its strength and
-needs are the inner method's too), and its display label. A method's parameters are its factory's
-keyword arguments; their defaults say their kind (a number, a flag, a name), and `check_params`
-holds every value to that kind, so a bad `guidance.params` stops before any work.
+a guide model, a null label), the space it combines predictions in (`eps`, or `x0` for denoised
+predictions), whether it keeps per-trajectory state (kept in the context, so a wrapper that rebuilds
+it keeps it too), whether it wraps another method (`inner`, `inner_params`: then its strength and
+needs are the inner method's too), its display label, and its examples: the parameters at which the
+methods suite runs it and the tests exercise it. A method's parameters are its factory's keyword
+arguments; their defaults say their kind (a number, a flag, a name), and `check_params` holds every
+value to that kind, so a bad `guidance.params` stops before any work.
 
-Network evaluations are never written down per method: `count_evaluations` runs the method's
-eps_fn through the real sampler over the real lambda grid against counting stubs, so a plan
-counts exactly what a run will evaluate.
+Records load without torch (a method's arithmetic uses tensor methods, and what else it computes with
+is imported in its factory), so reports and plans read them on any machine. Network evaluations are
+never written down per method: bench/sampling/nfe.py counts them by running the real sampler.
 """
 from __future__ import annotations
 
@@ -18,13 +21,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import torch
-
-from ..config import GuidanceSpec
-from ..errors import BenchError
-from ..registry import Registry
-from ..samplers import sample
-from .base import CountedNet, GuidanceContext
+from bench.guidance.base import CountedNet, GuidanceContext
+from bench.spec.errors import BenchError
+from bench.spec.registry import Registry
+from bench.spec.sections import GuidanceSpec
 
 EpsFn = Callable[..., Any]
 Factory = Callable[..., EpsFn]
@@ -37,6 +37,19 @@ class GuidanceError(BenchError, ValueError):
     """Unknown method, parameter or parameter value, or a missing need; the message lists what is valid."""
 
 
+SPACES = ("eps", "x0")  # what a method combines: noise predictions, or denoised predictions (x_hat)
+
+
+@dataclass(frozen=True)
+class Example:
+    """Parameters at which a method is run by the methods suite (as the cell
+    <method>_<label>_p<p_uncond>_T<steps>) and exercised by the tests; `overrides` are the KEY=VALUE
+    spec changes the example needs besides (e.g. autoguidance's guide network)."""
+    label: str
+    params: tuple[tuple[str, Any], ...] = ()
+    overrides: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Method:
     name: str
@@ -45,6 +58,9 @@ class Method:
     strength: str | None = None  # the parameter that sets how strongly it guides
     needs: frozenset[str] = frozenset()
     wraps: bool = False  # takes `inner` and `inner_params`
+    space: str = "eps"
+    stateful: bool = False  # keeps per-trajectory state (in ctx.state)
+    examples: tuple[Example, ...] = ()
 
     def params(self) -> list[str]:
         return [p for p in inspect.signature(self.factory).parameters if p != "ctx"]
@@ -57,13 +73,18 @@ METHODS: Registry[Method] = Registry("guidance method", "methods", GuidanceError
 
 
 def register_guidance(name: str, *, label: str, strength: str | None = None, needs: tuple[str, ...] = (),
-                      wraps: bool = False) -> Callable[[Factory], Factory]:
+                      wraps: bool = False, space: str = "eps", stateful: bool = False,
+                      examples: tuple[Example, ...] = ()) -> Callable[[Factory], Factory]:
+    """Decorator registering a factory as method `name` with its record's fields."""
     unknown = set(needs) - set(NEEDS)
     if unknown:
         raise ValueError(f"method {name!r}: unknown needs {sorted(unknown)}; valid: {sorted(NEEDS)}")
+    if space not in SPACES:
+        raise ValueError(f"method {name!r}: space {space!r} unknown; valid: {', '.join(SPACES)}")
 
     def add(factory: Factory) -> Factory:
-        METHODS.add(name, Method(name, factory, label, strength, frozenset(needs), wraps))
+        METHODS.add(name, Method(name, factory, label, strength, frozenset(needs), wraps, space, stateful,
+                                 tuple(examples)))
         return factory
     return add
 
@@ -159,22 +180,10 @@ def _unguided(name: str, params: dict[str, Any]) -> bool:
     return strength(name, params)[1] == 0
 
 
-def _stub(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return torch.zeros_like(z)
+def _stub(z, lam, labels):
+    return z.new_zeros(z.shape)
 
 
 def stub_context(num_classes: int = 10) -> GuidanceContext:
     """A context of counting stubs (each returns zeros) with every need met."""
     return GuidanceContext(CountedNet(_stub), num_classes, CountedNet(_stub), CountedNet(_stub))
-
-
-def count_evaluations(guidance: GuidanceSpec, *, steps: int, sampler: str, v: float = 0.3,
-                      clip_x: bool = True) -> dict[str, float]:
-    """Per image: diffusion-network evaluations (`nfe`: the model's and the guide's), the guide's
-    alone, and classifier forward+backward passes, counted by sampling 2 tiny images with stubs."""
-    ctx = stub_context()
-    eps_fn = make_guidance(guidance.method, ctx, **guidance.kwargs())
-    images = 2
-    sample(eps_fn, (1, 8, 8), range(images), ctx.num_classes, sampler=sampler, steps=steps, v=v, clip_x=clip_x)
-    return {"nfe": (ctx.model.rows + ctx.guide.rows) / images, "guide_evals": ctx.guide.rows / images,
-            "classifier_evals": ctx.classifier.rows / images}

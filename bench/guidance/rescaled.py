@@ -7,26 +7,30 @@ phi = 0 is CFG; the paper recommends phi = 0.7.
 """
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from .base import GuidanceContext, cond_and_uncond
-from .registry import register_guidance
+from bench.guidance.base import GuidanceContext, cond_and_uncond
+from bench.guidance.registry import Example, register_guidance
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _std(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1).std(dim=1).reshape(-1, *([1] * (x.dim() - 1)))
 
 
-@register_guidance("rescaled_cfg", label="rescaled CFG", strength="w", needs=("null_label",))
+@register_guidance("rescaled_cfg", label="rescaled CFG", strength="w", needs=("null_label",),
+                   examples=tuple(Example(f"w{w:g}", (("phi", 0.7), ("w", w))) for w in (0.3, 1.0, 2.0, 4.0)))
 def rescaled_cfg(ctx: GuidanceContext, w: float = 1.0, phi: float = 0.7, two_pass: bool | None = None):
     if w == 0:
         return ctx.model
 
     def eps_fn(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cond, uncond = cond_and_uncond(ctx, z, lam, labels, two_pass)
-        guided = torch.lerp(uncond, cond, 1.0 + w)
+        guided = uncond.lerp(cond, 1.0 + w)
         if phi == 0:
             return guided
         rescaled = guided * (_std(cond) / _std(guided).clamp_min(1e-12))
-        return torch.lerp(guided, rescaled, phi)
+        return guided.lerp(rescaled, phi)
     return eps_fn

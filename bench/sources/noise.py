@@ -1,7 +1,7 @@
 """Noise levels of other models in the suite's terms: every source becomes eps_fn(z, lambda, labels).
 
 The suite indexes noise by the log-SNR lambda of the variance-preserving process z = alpha x + sigma eps,
-alpha^2 = sigmoid(lambda) (bench/diffusion.py).
+alpha^2 = sigmoid(lambda) (bench/models/process.py).
 
 Discrete-time models (DDPM, ADM, DiT) are VP with alpha_bar_t = alpha_t^2, so
     lambda_t = log(alpha_bar_t / (1 - alpha_bar_t)),
@@ -20,12 +20,7 @@ from typing import Callable
 import torch
 
 from baselines.noisy_classifier import GuidanceClassifier
-
-from ..errors import BenchError
-
-
-class SourceError(BenchError, ValueError):
-    """A model source cannot be loaded or cannot do what the spec asks; the message names the fix."""
+from bench.sources.base import SourceError
 
 
 def cosine_alphas_cumprod(steps: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:

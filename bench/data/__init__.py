@@ -1,0 +1,2 @@
+"""Datasets: the registry of offline image sets, their splits and their ranges.
+"""

@@ -1,0 +1,245 @@
+"""Feature extractors registered into torch-fidelity, feature extraction through it, and the
+cached features of the real reference splits.
+
+Kinds live in the FEATURES registry (name -> how to build the extractor, its feature dimension);
+they are never mixed in one column (every metric records the extractor's name, which includes the
+sha256 of its weights, because torch-fidelity's own cache keys ignore weights):
+  evaluator  the offline evaluator CNN (bench/evaluation/evaluator.py): `features` (64-d) for
+             FID/KID/PR, pre-softmax `logits` for IS.
+  inception  torch-fidelity's `inception-v3-compat` with the FID Inception packaged with the
+             install (bench/evaluation/inception.py; pool features, no classifier), or a full weights file
+             the user names (--inception-weights PATH or $BENCH_INCEPTION_WEIGHTS); grayscale
+             images are repeated to 3 channels. Nothing is ever downloaded.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
+from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
+
+from bench.data.datasets import load_dataset
+from bench.evaluation.evaluator import FEATURE_DIM, evaluator_key, load_evaluator
+from bench.evaluation.inception import converted_weights
+from bench.infra.checkpoints import load_checkpoint, save_checkpoint
+from bench.infra.store import CorruptFileError, cache_root, sha256_bytes, sha256_file
+from bench.models.fastpath import native_bf16
+from bench.spec.errors import BenchError
+from bench.spec.hashing import to_dict
+from bench.spec.registry import Registry
+from bench.spec.sections import DataSpec
+
+INCEPTION_FILE = Path(URL_INCEPTION_V3).name  # weights-inception-2015-12-05-6726825d.pth
+INCEPTION_ENV = "BENCH_INCEPTION_WEIGHTS"
+
+
+class FeatureError(BenchError, ValueError):
+    """Unknown extractor kind or missing weights; the message says what is expected."""
+
+
+INCEPTION_PREPROCESSING = ("grayscale repeated to RGB; resized to 299x299 by torch-fidelity's TF1-compatible bilinear "
+                           "interpolation; scaled as (x - 128) / 128")
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """A registered torch-fidelity extractor, its layer for FID/KID/PR and its logits layer for IS
+    (None when the network has no classifier)."""
+    name: str
+    kind: str  # its FEATURES record
+    fid_layer: str
+    isc_layer: str | None
+    sha256: str
+    preprocessing: str = "uint8 images at their own size"
+    fast: bool = False  # eval.fast_features: channels_last, bf16 autocast where native (features differ slightly)
+
+    @property
+    def layers(self) -> list[str]:
+        return sorted({self.fid_layer, self.isc_layer} - {None})
+
+
+class EvaluatorFeatures(FeatureExtractorBase):
+    """torch-fidelity adapter for the evaluator CNN of one dataset (set per subclass)."""
+    dataset = ""
+
+    def __init__(self, name, features_list, **kwargs):
+        super().__init__(name, features_list)
+        self.net, _ = load_evaluator(self.dataset)
+
+    @staticmethod
+    def get_provided_features_list():
+        return ("features", "logits")
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return "logits" if metric == "isc" else "features"
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        raise NotImplementedError("the evaluator is not compiled")
+
+    def forward(self, x):
+        feats, logits = self.net.forward_both(x)
+        by_name = {"features": feats, "logits": logits}
+        return tuple(by_name[name] for name in self.features_list)
+
+
+class InceptionGrayscaleAware(FeatureExtractorInceptionV3):
+    """inception-v3-compat with a fixed local weights file; 1-channel images repeated to RGB."""
+    weights_path = ""
+
+    def __init__(self, name, features_list, **kwargs):
+        kwargs["feature_extractor_weights_path"] = self.weights_path
+        super().__init__(name, features_list, **kwargs)
+
+    def forward(self, x):
+        return super().forward(x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x)
+
+
+def inception_weights_path(path: str | None = None) -> Path | None:
+    """The user's Inception weights file (--inception-weights or $BENCH_INCEPTION_WEIGHTS), checked to
+    hold only tensors; None when the user gave none (the packaged network is used then)."""
+    given = path or os.environ.get(INCEPTION_ENV)
+    how = (f"Name torch-fidelity's weights file {INCEPTION_FILE} (from {URL_INCEPTION_V3}) with --inception-weights "
+           f"PATH or {INCEPTION_ENV}=PATH, or give neither to use the FID Inception packaged with the install. "
+           "Nothing is ever downloaded.")
+    if not given:
+        return None
+    if not Path(given).is_file():
+        raise FeatureError(f"Inception weights file {given!r} does not exist. {how}")
+    try:  # prove the file holds only tensors before torch-fidelity loads it
+        torch.load(given, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise FeatureError(f"{given!r} is not a loadable state dict ({err}). {how}") from err
+    return Path(given)
+
+
+def _register(name: str, base: type, **attrs: str) -> None:
+    if name not in FEATURE_EXTRACTORS_REGISTRY:
+        register_feature_extractor(name, type(f"{base.__name__}_{name.replace('-', '_')}", (base,), attrs))
+
+
+@dataclass(frozen=True)
+class FeatureKind:
+    """A registered kind of features: `build(data, weights_path)` registers (once) and describes the
+    extractor for a dataset; `feature_dim` is known without building it. `full_rank` asks for more
+    samples than dimensions (a full-rank covariance); Inception FID is computed at smaller N too, as
+    the field does, from a rank-deficient covariance that biases it upward in 1/N (compare at fixed N).
+    `batch_size` is the extraction batch: Inception at 299x299 runs fastest in small batches whose
+    activations stay in cache (`python -m bench.perf --feature-batches`, results/perf/report.md), and
+    its features depend on the batch only through float rounding."""
+    build: Callable[[DataSpec, str | None], Extractor]
+    feature_dim: int
+    full_rank: bool
+    batch_size: int = 256
+
+
+FEATURES: Registry[FeatureKind] = Registry("feature extractor", "feature extractors", FeatureError)
+
+
+def extractor_prefix(kind: str) -> str:
+    """Every extractor of a kind is named with this prefix, then its dataset key and/or weights hash."""
+    return f"gb-{kind}-"
+
+
+def _evaluator(data: DataSpec, weights: str | None = None) -> Extractor:
+    key = evaluator_key(data)
+    _, manifest = load_evaluator(key)
+    name = f"{extractor_prefix('evaluator')}{key}-{manifest['sha256'][:12]}"
+    _register(name, EvaluatorFeatures, dataset=key)
+    return Extractor(name, "evaluator", "features", "logits", manifest["sha256"])
+
+
+def _inception(data: DataSpec, weights: str | None = None) -> Extractor:
+    """The user's full torch-fidelity Inception (FID and IS), else the packaged FID Inception
+    (bench/evaluation/inception.py: pool features only, so IS comes from the domain evaluator)."""
+    path = inception_weights_path(weights)
+    packaged = path is None
+    path, digest = converted_weights(cache_root()) if packaged else (path, sha256_file(path))
+    name = f"{extractor_prefix('inception')}v3-compat-{digest[:12]}"
+    _register(name, InceptionGrayscaleAware, weights_path=str(path))
+    return Extractor(name, "inception", "2048", None if packaged else "logits_unbiased", digest, INCEPTION_PREPROCESSING)
+
+
+FEATURES.add("evaluator", FeatureKind(_evaluator, FEATURE_DIM, full_rank=True))
+FEATURES.add("inception", FeatureKind(_inception, 2048, full_rank=False, batch_size=16))
+
+
+def get_extractor(kind: str, data: DataSpec, inception_weights: str | None = None) -> Extractor:
+    """Register (once) and describe the extractor of `kind` for the dataset (and resolution) of `data`."""
+    return FEATURES[kind].build(data, inception_weights)
+
+
+class _Images(torch.utils.data.Dataset):
+    """In-memory uint8 images as torch-fidelity expects: one uint8 tensor per item."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+
+_CREATED: dict[tuple[str, tuple[str, ...], bool], FeatureExtractorBase] = {}
+
+
+def extract(extractor: Extractor, images: torch.Tensor, batch_size: int | None = None,
+            device: str = "cpu") -> dict[str, torch.Tensor]:
+    """Features of uint8 images (N, C, H, W) for every layer the extractor's metrics use, in fp32, in
+    batches of `batch_size` (default: its kind's record, `FeatureKind.batch_size`).
+    Always under inference mode; an extractor marked `fast` runs with channels_last weights (so every
+    convolution's output is channels_last) and bf16 autocast where the device has native bf16."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"feature extraction takes uint8 images, got {images.dtype}")
+    cuda = str(device).startswith("cuda")
+    key = (extractor.name, tuple(extractor.layers), cuda, extractor.fast)
+    if key not in _CREATED:
+        _CREATED[key] = create_feature_extractor(extractor.name, extractor.layers, cuda=cuda, verbose=False)
+        if extractor.fast:
+            _CREATED[key].to(memory_format=torch.channels_last)
+    bf16 = extractor.fast and native_bf16(device)[0]
+    with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
+        feats = get_featuresdict_from_dataset(_Images(images), _CREATED[key], batch_size or FEATURES[extractor.kind].batch_size,
+                                              cuda, True, False)
+    return {name: value.float() for name, value in feats.items()}
+
+
+def reference_path(data: DataSpec, split: str, extractor: Extractor, cache: Path) -> Path:
+    """Where the features of a real split are cached: under (dataset, split, size, extractor name+hash)."""
+    key = "-".join([data.name, split, str(data.size), extractor.name]) + ("-fast" if extractor.fast else "")
+    if data.root:
+        key += "-" + sha256_bytes(repr(to_dict(data)).encode())[:8]
+    return cache / "reference" / f"{key}.pt"
+
+
+def reference_cached(data: DataSpec, split: str, kind: str, cache: Path) -> bool:
+    """Whether features of the split by an extractor of `kind` are cached (any weights: for plans, which
+    build no extractor)."""
+    prefix = "-".join([data.name, split, str(data.size), extractor_prefix(kind)])
+    return any((cache / "reference").glob(f"{prefix}*.pt"))
+
+
+def reference_features(data: DataSpec, split: str, extractor: Extractor, cache: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """Features of a real split, computed once and cached (`reference_path`)."""
+    path = reference_path(data, split, extractor, cache)
+    if path.exists():
+        try:
+            return load_checkpoint(path)["state_dict"]
+        except CorruptFileError as err:
+            print(f"recomputing reference features: {err}")
+    feats = extract(extractor, load_dataset(data, split).images, device=device)
+    save_checkpoint(path, feats, {"reference": path.stem})
+    return feats

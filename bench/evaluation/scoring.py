@@ -1,0 +1,136 @@
+"""Score one cell's samples: distribution metrics on the suite's extractor, plus the domain
+evaluator's class consistency, its IS where the main network has no classifier (the packaged FID
+Inception), its own FID beside an Inception FID, and an Inception FID beside the evaluator's when
+eval.inception_fid is set. Columns name the network behind each number: `extractor` for
+fid/kid/precision/recall, `is_extractor` for is_mean, `domain_extractor` for fid_domain,
+`inception_extractor` for fid_inception.
+
+Every metric gets its bootstrap interval beside it (bench/stats/uncertainty.py), and FID / IS their
+N-extrapolated values; the replicates are returned for the cell's bootstrap.npz.
+
+Inception FID at N <= 2048 comes from rank-deficient covariances: computable, but biased upward in 1/N;
+it is compared within a suite (fixed N, seeds and reference), never across N.
+
+A cell looks its extractors up once (`cell_extractors`; for Inception that hashes a large weights
+file). The work is split in two so feature extraction can be sharded across ranks: `sample_features`
+runs on each rank's images, `score_features` on the gathered features (rank 0).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.data.datasets import nominal_shape
+from bench.evaluation.evaluator import EvaluatorMissing
+from bench.evaluation.features import FEATURES, Extractor, extract, get_extractor, reference_features, reference_path
+from bench.evaluation.metrics import class_consistency, distribution_metrics, fid_and_stats, inception_score
+from bench.infra.stages import Stopwatch, features_key
+from bench.spec.sections import RunSpec
+from bench.stats.uncertainty import CellUncertainty
+
+EVALUATOR_FEATURES, EVALUATOR_LOGITS = "evaluator_features", "evaluator_logits"
+INCEPTION_FEATURES = "inception_features"
+
+
+@dataclass(frozen=True)
+class CellExtractors:
+    """The extractor of the cell's distribution metrics, and the domain evaluator (None for datasets
+    without one, such as cifar10 or imagenet)."""
+    main: Extractor
+    evaluator: Extractor | None
+    inception: Extractor | None = None  # the second FID of eval.inception_fid
+
+    @property
+    def separate_evaluator(self) -> bool:
+        return self.evaluator is not None and self.evaluator != self.main
+
+
+def cell_extractors(spec: RunSpec, inception_weights: str | None = None) -> CellExtractors:
+    main = get_extractor(spec.eval.features, spec.data, inception_weights)
+    try:
+        evaluator = get_extractor("evaluator", spec.data)
+    except EvaluatorMissing:
+        evaluator = None
+    inception = get_extractor("inception", spec.data, inception_weights) if spec.eval.inception_fid else None
+    inception = None if inception == main else inception
+    fast = spec.eval.fast_features
+    return CellExtractors(*(replace(e, fast=fast) if e is not None else None for e in (main, evaluator, inception)))
+
+
+def sample_features(extractors: CellExtractors, images: torch.Tensor, device: str = "cpu",
+                    watch: Stopwatch | None = None) -> dict[str, torch.Tensor]:
+    """Per-image features of uint8 samples: the main extractor's layers, plus the domain evaluator's
+    features and logits (under EVALUATOR_FEATURES / EVALUATOR_LOGITS) where the dataset has one.
+    Each extractor's time goes to `watch` (stage "features", per extractor)."""
+    watch = watch or Stopwatch(device)
+
+    def timed(extractor: Extractor) -> dict[str, torch.Tensor]:
+        with watch.stage("features", extractor.name, units=len(images), unit="images",
+                         key=features_key(extractor.kind, tuple(images.shape[1:]))):
+            return extract(extractor, images, device=device)
+    feats = timed(extractors.main)
+    if extractors.separate_evaluator:
+        own = timed(extractors.evaluator)
+        feats[EVALUATOR_FEATURES], feats[EVALUATOR_LOGITS] = own["features"], own["logits"]
+    elif extractors.evaluator is not None:
+        feats[EVALUATOR_FEATURES], feats[EVALUATOR_LOGITS] = feats["features"], feats["logits"]
+    if extractors.inception is not None:
+        feats[INCEPTION_FEATURES] = timed(extractors.inception)[extractors.inception.fid_layer]
+    return feats
+
+
+def prepare_references(spec: RunSpec, extractors: CellExtractors, cache: Path, device: str = "cpu",
+                       watch: Stopwatch | None = None) -> None:
+    """Compute (or find cached) the reference split's features for each of the cell's extractors, timed
+    as stage "reference" (per image, at the features' rate key), so a run pays for them before its first
+    cell rather than inside it."""
+    watch = watch or Stopwatch(device)
+    split = spec.eval.reference_split
+    for extractor in {e for e in (extractors.main, extractors.evaluator, extractors.inception) if e is not None}:
+        cached = reference_path(spec.data, split, extractor, cache).exists()
+        start = time.perf_counter()
+        feats = reference_features(spec.data, split, extractor, cache, device)
+        watch.record("reference", f"{extractor.name} {spec.data.name}/{split}", time.perf_counter() - start,
+                     units=len(feats[extractor.fid_layer]), unit="images", cached=cached,
+                     key=features_key(extractor.kind, nominal_shape(spec.data)))
+
+
+def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, torch.Tensor], labels: torch.Tensor,
+                   cache: Path, device: str = "cpu") -> tuple[dict, dict[str, np.ndarray]]:
+    """Metrics of the samples' features against the reference split named in spec.eval, each with its
+    bootstrap interval (and FID / IS extrapolated to infinite N); also returns the replicates."""
+    main, evaluator = extractors.main, extractors.evaluator
+    split = spec.eval.reference_split
+    ref = reference_features(spec.data, split, main, cache, device)
+    uncertainty = CellUncertainty(len(labels), spec.eval.bootstrap, spec.eval.bootstrap_reference)
+    full_rank = FEATURES[main.kind].full_rank
+    sample, real = feats[main.fid_layer], ref[main.fid_layer]
+    metrics = {**distribution_metrics(sample, real, full_rank), "extractor": main.name,
+               "extractor_sha256": main.sha256, "extractor_preprocessing": main.preprocessing, "reference_split": split}
+    uncertainty.frechet("fid", metrics["fid"], sample, real)
+    uncertainty.kernel(metrics["kid_mean"], sample, real)
+    uncertainty.manifold(metrics, sample, real)
+    logits = feats[main.isc_layer] if main.isc_layer is not None else feats.get(EVALUATOR_LOGITS)
+    if logits is not None:
+        metrics.update(inception_score(logits), is_extractor=(main if main.isc_layer is not None else evaluator).name)
+        uncertainty.inception_score(metrics["is_mean"], logits)
+    if evaluator is not None:
+        metrics.update(class_consistency(feats[EVALUATOR_LOGITS], labels), class_consistency_extractor=evaluator.name)
+        uncertainty.mean("class_accuracy", metrics["class_accuracy"], feats[EVALUATOR_LOGITS].argmax(1) == labels)
+    if extractors.separate_evaluator:
+        domain_ref = reference_features(spec.data, split, evaluator, cache, device)["features"]
+        fids = fid_and_stats(feats[EVALUATOR_FEATURES], domain_ref)
+        metrics.update(fid_domain=fids["fid"], fid_domain_cleanfid=fids["fid_cleanfid"], domain_extractor=evaluator.name)
+        uncertainty.frechet("fid_domain", fids["fid"], feats[EVALUATOR_FEATURES], domain_ref)
+    if extractors.inception is not None:
+        inception = extractors.inception
+        inception_ref = reference_features(spec.data, split, inception, cache, device)[inception.fid_layer]
+        fids = fid_and_stats(feats[INCEPTION_FEATURES], inception_ref)
+        metrics.update(fid_inception=fids["fid"], fid_inception_cleanfid=fids["fid_cleanfid"],
+                       inception_extractor=inception.name, inception_preprocessing=inception.preprocessing)
+        uncertainty.frechet("fid_inception", fids["fid"], feats[INCEPTION_FEATURES], inception_ref)
+    return {**metrics, **uncertainty.columns}, uncertainty.replicates

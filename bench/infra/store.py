@@ -1,0 +1,163 @@
+"""The results store and the files it trusts only when complete.
+
+Every write goes to a temporary file in the same folder and is renamed into place, so a
+killed process never leaves a half-written file under the final name; a full disk is an
+OutOfDiskError naming the file. Checkpoints (bench/infra/checkpoints.py) and weights caches check
+the sha256 written beside each file before trusting it. `load_runs` reads a suite's finished cells
+back as one table.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.spec.errors import BenchError
+
+
+class CorruptFileError(BenchError, RuntimeError):
+    """A file failed its integrity check; it is never trusted."""
+
+
+class OutOfDiskError(BenchError, OSError):
+    """The disk filled while a file was written; no partial file is left under its name."""
+
+
+class ResultsError(BenchError, FileNotFoundError):
+    """A results folder that is not one (a file, or no finished runs)."""
+
+
+def cache_root() -> Path:
+    """Where trained models, converted weights and reference features live (git-ignored): $BENCH_CACHE, default ./.cache."""
+    return Path(os.environ.get("BENCH_CACHE", ".cache"))
+
+
+def atomic_write_bytes(path: str | os.PathLike, blob: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            raise OutOfDiskError(f"out of disk space while writing {path}; finished cells are kept and no partial "
+                                 "file was left under a final name; free space and rerun to resume") from err
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def sha256_bytes(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    return sha256_bytes(Path(path).read_bytes())
+
+
+class CellLock:
+    """An advisory lock (flock) on one cell of a results folder, so that concurrent runners into the
+    same folder never compute the same cell at once. The kernel drops it when the process dies,
+    SIGKILL included, so a killed run never leaves a stale lock. Without fcntl (Windows) it
+    always succeeds, and per-file atomic writes still keep every file whole."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.handle = None
+
+    def acquire(self, wait: bool) -> bool:
+        try:
+            import fcntl
+        except ImportError:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            return True
+        except BlockingIOError:
+            self.handle.close()
+            self.handle = None
+            return False
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing the descriptor releases the flock
+            self.handle = None
+
+
+REPLICATES_FILE = "bootstrap.npz"
+
+
+def write_replicates(path: str | os.PathLike, replicates: dict[str, np.ndarray]) -> None:
+    """A cell's bootstrap replicates, one float64 array per metric (draw-matched across cells)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **replicates)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_replicates(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The replicates of a finished cell ({} for a cell scored before intervals existed)."""
+    path = Path(run_dir) / REPLICATES_FILE
+    if not path.exists():
+        return {}
+    with np.load(path) as stored:
+        return {key: stored[key] for key in stored.files}
+
+
+def results_folder(path: str | os.PathLike) -> Path:
+    """`path` as a results root: an existing folder or a path to create, never a file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ResultsError(f"--out {str(path)!r} is a file; name a folder for the results (it is created if missing)")
+    return path
+
+
+def load_runs(*suite_dirs: Path) -> pd.DataFrame:
+    """One row per finished cell (metrics.json + spec.json), merged over folders (e.g. shards)."""
+    rows = {}
+    for suite_dir in suite_dirs:
+        for metrics_path in sorted((Path(suite_dir) / "runs").glob("*/metrics.json")):
+            metrics = {key: value for key, value in read_json(metrics_path).items() if not isinstance(value, list)}
+            spec = read_json(metrics_path.parent / "spec.json")
+            params = dict(spec["guidance"]["params"])
+            metrics.update(base=params.get("base"), noise_aware=spec["classifier"]["noise_aware"],
+                           seed=spec["sample"]["seed"], grid=str(metrics_path.parent / "grid.png"),
+                           run_dir=str(metrics_path.parent))
+            # cells stored before method records carried these columns
+            metrics.setdefault("strength", metrics.get("w") if metrics.get("w") is not None else metrics.get("scale"))
+            metrics.setdefault("method_label", metrics["method"])
+            rows[metrics["run_id"]] = metrics
+    if not rows:
+        raise ResultsError(f"no finished runs under {', '.join(str(d) for d in suite_dirs)}")
+    table = pd.DataFrame(list(rows.values()))
+    return table.sort_values(["method", "p_uncond", "steps", "seed", "w", "scale"], na_position="last").reset_index(drop=True)
+
+
+def notes_section(folder: Path) -> list[str]:
+    """The hand-written reading of the runs (`notes.md` beside the report, with the commands it
+    quotes), placed in the generated report under its own heading; nothing when there is none."""
+    notes = folder / "notes.md"
+    if not notes.exists():
+        return []
+    return ["## Notes (written by hand from the runs above)", "", notes.read_text().strip(), ""]

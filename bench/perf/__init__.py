@@ -1,0 +1,3 @@
+"""Performance experiments (python -m bench.perf): throughput, the fast-path decision, feature
+extraction, roofline, and their report under results/perf/.
+"""

@@ -1,0 +1,85 @@
+"""results/perf/report.md from whatever measurement files exist beside it, with the command and the
+machine of each."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from bench.infra.store import atomic_write_bytes, notes_section
+
+
+def stage_breakdown(suite_dir: Path, name: str) -> list[str]:
+    """A suite's stage breakdown (its ledger, and the stages its cells recorded), as report lines headed `name`."""
+    from bench.infra.store import load_runs
+    from bench.report.markdown import stage_sections
+    if not (suite_dir / "runs").exists():
+        return []
+    lines = []
+    for title, text, frame in stage_sections(load_runs(suite_dir), suite_dir):
+        lines += [f"## {name}: {title.lower()}", "", text, "",
+                  frame.to_markdown(index=False, floatfmt=".3f"), ""]
+    return lines
+
+
+def write_report(out: Path) -> Path:
+    """report.md from whatever of throughput.csv, ratios.csv and fast_vs_fp32.csv exist."""
+    commands = json.loads((out / "commands.json").read_text()) if (out / "commands.json").exists() else {}
+    lines = ["# Throughput and the fast path", "", "Every number below is from the CSV files beside this report, "
+             "measured on the machine described at the end, by:", ""]
+    lines += [f"- `{cmd}` → `{name}`" for name, cmd in sorted(commands.items())] + [""]
+    if (out / "throughput.csv").exists():
+        table = pd.read_csv(out / "throughput.csv")
+        lines += ["## Sampling throughput (fastest of the interleaved rounds; medians beside)", "",
+                  table[["config", "images_per_second", "cost_vs_unguided", "median_cost_vs_unguided", "nfe_per_image",
+                         "seconds", "median_seconds", "network_seconds", "classifier_seconds", "other_seconds",
+                         "network_dtype", "memory_format", "compiled", "rounds"]]
+                  .to_markdown(index=False, floatfmt=".3f"), ""]
+    if (out / "fastpath_decision.csv").exists():
+        lines += ["## What --fast chose here, and why (bench/models/autotune.py)", "",
+                  "Every candidate timed interleaved on the mnist network (best of 3 rounds of 3 passes, perturbed random "
+                  "weights), for sampling passes and for training steps (forward + backward); bf16 is eligible only "
+                  "within 2% relative RMS error of fp32's eps; compile only where its saving repays its warm-up over "
+                  "the work (one mnist cell's network calls; one mnist model's 1,500 training steps).", "",
+                  pd.read_csv(out / "fastpath_decision.csv").to_markdown(index=False, floatfmt=".4g"), ""]
+    if (out / "inception_fast.csv").exists():
+        lines += ["## Inception feature extraction: fp32 eager vs the fast path", "",
+                  "Throughput on 128 MNIST images (best of the interleaved rounds) and the FID each gives on the same "
+                  "samples and reference, with fp32's 95% bootstrap interval: the fast path's FID change must stay far "
+                  "inside it.", "", pd.read_csv(out / "inception_fast.csv").to_markdown(index=False, floatfmt=".4g"), ""]
+    if (out / "inception_batch.csv").exists():
+        lines += ["## Inception feature extraction against its batch size", "",
+                  "The same 128 MNIST images extracted at each batch size, interleaved (best of the rounds); "
+                  "`vs_largest_batch` is the throughput over that of the largest batch timed.", "",
+                  pd.read_csv(out / "inception_batch.csv").to_markdown(index=False, floatfmt=".4g"), ""]
+    if (out / "roofline.csv").exists():
+        lines += ["## Roofline: achieved FLOP/s against the peak", "",
+                  "FLOPs per image from torch's flop counter; peak from cores x clock x FLOPs per cycle "
+                  "(bench/perf/roofline.py states the derivation; `peak_from` shows it per row).", "",
+                  pd.read_csv(out / "roofline.csv").to_markdown(index=False, floatfmt=".4g"), ""]
+    lines += stage_breakdown(Path("results") / "mnist", "The `mnist` suite (every invocation)")
+    lines += stage_breakdown(out / "mnist_cold", "The `mnist` suite in one cold-cache run (`mnist_cold/`, see the notes)")
+    if (out / "ratios.csv").exists():
+        lines += ["## Targets", "", pd.read_csv(out / "ratios.csv").to_markdown(index=False, floatfmt=".3f"), ""]
+    if (out / "profile_batch_sizes.csv").exists():
+        lines += ["## Where a doubled batch loses time (torch.profiler, self time of 10 forward passes)", "",
+                  pd.read_csv(out / "profile_batch_sizes.csv").to_markdown(index=False, floatfmt=".3f"), ""]
+    if (out / "fast_vs_fp32.csv").exists():
+        q = pd.read_csv(out / "fast_vs_fp32.csv")
+        worst = q[["fast_minus_fp32_in_sd", "bf16_minus_fp32_in_sd"]].abs().max()
+        speed = q[q.metric == "images_per_second"][["fast_over_fp32", "bf16_over_fp32"]].median()
+        lines += ["## Does the fast path change the science? (ci cells)", "",
+                  "Differences are in units of the seed standard deviation measured for the CI gate "
+                  "(results/ci/tolerances.csv): |difference| < 1 sd means the fast path moves the metric less "
+                  "than drawing another set of sample seeds does.", "",
+                  q.to_markdown(index=False, floatfmt=".3f"), "",
+                  f"Largest |difference|: fast path {worst.iloc[0]:.2f} sd, bf16 {worst.iloc[1]:.2f} sd. "
+                  f"Median throughput over fp32 on these cells: fast path {speed.iloc[0]:.2f}x, bf16 {speed.iloc[1]:.2f}x.", ""]
+    lines += notes_section(out)
+    if (out / "environment.json").exists():
+        lines += ["## Machine and commit of each measurement", "", "```", (out / "environment.json").read_text().strip(),
+                  "```", ""]
+    path = out / "report.md"
+    atomic_write_bytes(path, "\n".join(lines).encode())
+    return path

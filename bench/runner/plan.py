@@ -1,0 +1,208 @@
+"""`--dry-run`: the plan of a suite (cells, NFE, samples, estimated cost per stage), training nothing.
+
+NFE per image are counted by running each cell's method through its sampler against stubs (the
+method records, bench/guidance/registry.py), so the plan counts what the run will evaluate.
+
+Each stage's cost is its units (images seen in training, network evaluations x images in sampling,
+images through each extractor and scored) times a rate in seconds per unit. Rates come from the stage
+ledgers of earlier runs on this machine and device (bench/infra/stages.py; `rates`), pooled over every suite
+in the results folder. Where no run measured a rate, sampling is timed here on one batch of the
+cell's size through the (untrained) network, training as 3 such forward passes per image seen, and
+the feature and metric stages are left unestimated (NaN) rather than guessed. Cells already finished,
+models, classifiers and reference features already cached cost nothing.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from baselines.noisy_classifier import classifier_path
+from bench.data.datasets import load_dataset, nominal_shape
+from bench.evaluation.evaluator import evaluator_key, weights_dir
+from bench.evaluation.features import reference_cached
+from bench.guidance import method_needs
+from bench.infra.devices import DeviceError, check_device
+from bench.infra.stages import LEDGER, features_key, machine_identity, rates, read_ledger, sampling_key, train_key
+from bench.infra.store import cache_root
+from bench.models.train import model_path
+from bench.runner.cell import describe_sampling, finished_metrics, scoring_key
+from bench.sampling.nfe import count_evaluations
+from bench.sources import SOURCES
+from bench.spec.errors import BenchError
+from bench.spec.hashing import stable_hash
+from bench.suites.cells import Cell
+
+STAGE_COLUMNS = ["reference_s", "train_s", "sampling_s", "features_s", "metrics_s"]
+
+
+def nfe_per_image(cell: Cell) -> tuple[float, float]:
+    """(diffusion-network evaluations, classifier forward+backward passes) per image, counted by
+    running the cell's method through its sampler against stubs (bench/guidance/registry.py)."""
+    s = cell.spec.sample
+    counted = count_evaluations(cell.spec.guidance, steps=s.steps, sampler=s.sampler, v=s.v, clip_x=s.clip_x)
+    return counted["nfe"], counted["classifier_evals"]
+
+
+def seconds_per_nfe(cell: Cell, device: str, repeats: int = 3, budget: float = 1.0) -> float:
+    """Seconds for one image through the cell's network (untrained, from its model source) on `device`:
+    timed on one image, then on the largest batch up to the cell's that takes about `budget` seconds
+    (a large network on a CPU is not timed at a GPU's batch); the fastest of `repeats` calls after a
+    warm-up (the minimum, because a busy machine only ever adds time)."""
+    source = SOURCES[cell.spec.model.source]
+    shape = source.sampled_shape(cell.spec.model, nominal_shape(cell.spec.data))
+    net = source.untrained(cell.spec.model, cell.spec.net, shape, 10).to(device).eval()
+
+    def fastest(batch: int, calls: int) -> float:
+        z = torch.randn(batch, *shape, device=device)
+        lam, labels = torch.zeros(batch, device=device), torch.zeros(batch, dtype=torch.long, device=device)
+        times = []
+        with torch.inference_mode():
+            for _ in range(calls + 1):
+                start = time.perf_counter()
+                net(z, lam, labels)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - start)
+        return min(times[1:]) / batch
+    one = fastest(1, 1)
+    batch = int(min(cell.spec.sample.batch_size, max(1, budget / one)))
+    return one if batch == 1 else fastest(batch, repeats)
+
+
+def reference_size(spec) -> float:
+    """Images in the reference split (NaN where the data is not readable here, e.g. a user's folder)."""
+    try:
+        return len(load_dataset(spec.data, spec.eval.reference_split).labels)
+    except BenchError:
+        return math.nan
+
+
+def feature_kinds(spec) -> list[str]:
+    """The kinds of features a cell extracts (bench/evaluation/scoring.py): its main kind, the dataset's evaluator
+    where one is committed, and Inception for eval.inception_fid; found without building any."""
+    kinds = [spec.eval.features]
+    if (weights_dir() / f"{evaluator_key(spec.data)}.json").exists():
+        kinds.append("evaluator")
+    if spec.eval.inception_fid:
+        kinds.append("inception")
+    return list(dict.fromkeys(kinds))
+
+
+def stored_ledgers(results: Path) -> list[pd.DataFrame]:
+    """Every suite's stage ledger under a results root."""
+    return [read_ledger(path) for path in sorted(Path(results).glob(f"*/{LEDGER}"))]
+
+
+class Rates:
+    """Seconds per unit by (stage, key): measured in earlier runs here, else timed now (sampling and
+    training only), else NaN. `basis` records which, per stage, for the plan's table."""
+
+    def __init__(self, results: Path, device: str):
+        self.device = device
+        self.measured = rates(stored_ledgers(results), machine_identity(device))
+        self.timed: dict[str, float] = {}
+
+    def get(self, stage: str, key: str) -> tuple[float, str]:
+        for measured_stage in ((stage, "reference") if stage == "features" else (stage,)):
+            if (measured_stage, key) in self.measured:
+                return self.measured[(measured_stage, key)], "ledger"
+        return math.nan, "unmeasured"
+
+    def network(self, cell: Cell) -> tuple[float, str]:
+        """Seconds per image through the cell's network, timed now on the device; NaN where the plan is
+        for a device this machine lacks (a GPU plan written on a CPU machine)."""
+        try:
+            check_device(self.device)
+        except DeviceError:
+            return math.nan, f"unmeasured (no {self.device} here)"
+        key = repr((cell.spec.data, cell.spec.net, cell.spec.model, cell.spec.sample.batch_size))
+        if key not in self.timed:
+            self.timed[key] = seconds_per_nfe(cell, self.device)
+        return self.timed[key], "timed now"
+
+
+def plan(cells: list[Cell], device: str, results: str | Path = "results", suite: str = "",
+         force: bool = False) -> pd.DataFrame:
+    """One row per cell: its samples and NFE, whether it is finished (and so skipped: never with `force`,
+    which reruns every cell), and the estimated seconds of each stage it still needs (a model, classifier
+    or reference is charged to the first cell that needs it; cached ones cost nothing, as in a run)."""
+    results = Path(results)
+    rate = Rates(results, device)
+    charged: set[str] = set()
+    rows = []
+    for cell in cells:
+        s = cell.spec
+        done = bool(suite) and not force and finished_metrics(cell, results / suite / "runs" / cell.run_id) is not None
+        nfe, clf = nfe_per_image(cell)
+        units = s.sample.num_samples * (nfe + 3 * clf)  # a classifier pass (forward + backward) as 3 evaluations
+        row = {"cell": cell.name, "samples": s.sample.num_samples, "nfe_per_image": nfe, "classifier_passes_per_image": clf,
+               "sampling_nfe": units, "done": done, **{c: 0.0 for c in STAGE_COLUMNS}}
+        if not done:
+            row.update(_stage_seconds(cell, units, rate, charged))
+        row["est_seconds"] = sum(row[c] for c in STAGE_COLUMNS)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _stage_seconds(cell: Cell, sampling_units: float, rate: Rates, charged: set[str]) -> dict:
+    s = cell.spec
+    shape = nominal_shape(s.data)
+    out, basis = {}, {}
+    sampling, basis["sampling"] = rate.get("sampling", sampling_key(s.data.name, stable_hash(s.net), describe_sampling(s.sample)))
+    if math.isnan(sampling):
+        sampling, basis["sampling"] = rate.network(cell)
+    out["sampling_s"] = sampling * sampling_units
+
+    train = 0.0
+    source = SOURCES[s.model.source]
+    models = [("diffusion", s.net, s.train)] if source.trains else []
+    if "guide" in method_needs(s.guidance.method, s.guidance.kwargs()):
+        models.append(("guide", *s.guide_net_and_train()))
+    for kind, net, tr in models:
+        path = model_path(s.data, net, tr)
+        if str(path) in charged or path.exists():
+            continue
+        charged.add(str(path))
+        per_image, basis["train"] = rate.get("train", train_key(kind, s.data.name, stable_hash(net)))
+        if math.isnan(per_image):  # forward + backward as 3 forward passes
+            forward, basis["train"] = rate.network(cell)  # a guide as a main-size network
+            per_image = 3 * forward
+        train += per_image * tr.steps * tr.batch_size
+    c = s.classifier
+    path = classifier_path(s.data, c, cache_root())
+    if str(path) not in charged and not path.exists() and not source.own_classifier(s.model):
+        charged.add(str(path))
+        per_image, _ = rate.get("train", train_key("classifier", s.data.name, f"w{c.width}"))
+        train += per_image * c.steps * c.batch_size
+    out["train_s"] = train
+
+    features = reference = 0.0
+    for kind in feature_kinds(s):
+        per_image, basis["features"] = rate.get("features", features_key(kind, shape))
+        features += per_image * s.sample.num_samples
+        charge = repr((s.data, s.eval.reference_split, kind))
+        if charge not in charged and not reference_cached(s.data, s.eval.reference_split, kind, cache_root()):
+            charged.add(charge)
+            reference += per_image * reference_size(s)
+    out["features_s"], out["reference_s"] = features, reference
+    per_image, basis["metrics"] = rate.get("metrics", scoring_key(s))
+    out["metrics_s"] = per_image * s.sample.num_samples
+    out["basis"] = ", ".join(f"{k}: {v}" for k, v in basis.items())
+    return out
+
+
+def summary(table: pd.DataFrame, device: str) -> str:
+    """The plan in one line: cells, samples, NFE, and the hours still to run by stage with their basis
+    ("at least" where a stage has no measured rate yet)."""
+    todo = table[~table.done]
+    stages = ", ".join(f"{c.removesuffix('_s')} {todo[c].sum(min_count=len(todo) > 0) / 60:.1f}" for c in STAGE_COLUMNS)
+    basis = "; ".join(sorted(set(todo["basis"].dropna()))) if "basis" in todo else ""
+    bound = "at least " if todo[STAGE_COLUMNS].isna().any().any() else ""
+    return (f"plan: {len(table)} cells ({int(table.done.sum())} finished), {table.samples.sum():,} samples, "
+            f"{table.sampling_nfe.sum():,} sampling NFE; still to run {bound}~{todo[STAGE_COLUMNS].sum().sum() / 3600:,.2f} h "
+            f"on {device} (minutes by stage: {stages}; rates from {basis or 'nothing left to run'}; "
+            "nan = no run here has measured that stage yet)")

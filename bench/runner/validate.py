@@ -1,0 +1,41 @@
+"""Everything about a list of cells that a registry decides, checked before any work and without
+writing anything (so --dry-run uses it too)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+from bench.data.datasets import DATASETS, DatasetError, nominal_shape
+from bench.evaluation.features import FEATURES
+from bench.evaluation.metrics import check_sample_count
+from bench.guidance import make_guidance, stub_context
+from bench.sources import check_source
+from bench.spec.errors import SpecError
+from bench.suites.cells import Cell
+
+
+def validate_cells(cells: Sequence[Cell]) -> None:
+    """Everything about the cells that a registry decides, checked before any work and without
+    writing anything (so --dry-run can use it): the dataset and its root, an image size the network
+    can halve at every level, the guidance method and its parameters (built once against stub
+    networks), the feature extractor, and a sample count above its feature dimension."""
+    for cell in cells:
+        spec = cell.spec
+        DATASETS.check(spec.data.name)
+        if spec.data.root and not Path(spec.data.root).expanduser().exists():
+            raise DatasetError(f"data.root={spec.data.root!r} does not exist; name the folder that holds the dataset")
+        side = nominal_shape(spec.data)[-1]
+        factor = 2 ** (len(spec.net.channel_mult) - 1)
+        if side % factor:
+            raise SpecError(f"data.size={spec.data.size}: images of side {side} cannot be halved {factor.bit_length() - 1} "
+                            f"times by a network with net.channel_mult={list(spec.net.channel_mult)}; use a multiple of {factor}")
+        source = check_source(spec.model, 0)
+        if source.latent(spec.model) and spec.sample.clip_x:
+            raise SpecError("a latent model's samples are latents, which clipping to [-1, 1] would corrupt: "
+                            "set sample.clip_x=false")
+        make_guidance(spec.guidance.method, replace(stub_context(), null_label=source.null_label(spec.model)),
+                      **spec.guidance.kwargs())
+        kind = FEATURES[spec.eval.features]
+        if kind.full_rank:
+            check_sample_count(spec.sample.num_samples, kind.feature_dim)

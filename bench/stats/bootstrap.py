@@ -1,0 +1,189 @@
+"""Bootstrap replicates of every per-cell metric, and the intervals built from them.
+
+A cell's N samples are resampled with replacement eval.bootstrap times; draw b uses the same row indices in
+every cell with the same N (`draw_indices` is a fixed function of N and the seed), and cells of a
+suite share their sample seeds, so row i of two cells came from the same noise: the difference of
+two cells' replicates, draw by draw, is a paired bootstrap of their difference.
+
+Intervals are basic (reverse-percentile) bootstrap intervals, [2 t - q(1 - a/2), 2 t - q(a/2)]
+(Davison & Hinkley 1997, eq. 5.6): FID is biased upward in 1/N and a resample of N rows from N
+carries about the same bias again, so the basic interval is centred on the bias-corrected estimate
+2 t - mean(t*) and covers the population value, where the percentile interval would sit above the
+estimate. tests/stats/test_bootstrap.py measures the coverage on Gaussians with a known Frechet distance.
+
+The reference set stays fixed unless `resample_reference`: then each draw also resamples the
+reference rows (a second, independent stream) and the Frechet replicates recompute the reference
+statistics each draw (d x d eigendecompositions: slow for 2048-d features).
+
+Each replicate is computed exactly, not approximated:
+  FID*   |mu* - mu_r|^2 + Tr S* + Tr S_r - 2 Tr (S* S_r)^(1/2), where the nonzero eigenvalues of
+         S* S_r are those of the small symmetric matrix of `_frechet_trace_sqrt` (Gram form when the
+         resample has fewer distinct rows than dimensions);
+  IS*    torch-fidelity's Inception Score of the resampled logits;
+  KID*   the unbiased MMD^2 of Binkowski et al. (2018) with pairs of the same original row left out,
+         shifted so that the full sample gives the point estimate of torch-fidelity (whose Kyy term
+         is constant under resampling of the samples);
+  precision*, recall*   the k-NN manifold memberships of Kynkaanniemi et al. (2019), computed once
+         per row and resampled (sample radii stay those of the full sample);
+  accuracy*             the mean of the resampled per-row correctness.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch_fidelity.metric_isc import isc_features_to_metric
+
+SEED = 20260101
+PRC_NEIGHBORHOOD = 3
+CHUNK = 64  # draws per batched eigendecomposition in the d x d form
+OUTER_PRODUCT_ELEMENTS = 2 ** 26  # float64 elements (512 MiB) of the precomputed row outer products
+
+
+def draw_indices(n: int, draws: int, seed: int = SEED) -> torch.Tensor:
+    """(draws, n) row indices, the same for every cell with n samples."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + n)
+    return torch.randint(0, n, (draws, n), generator=generator)
+
+
+def row_counts(idx: torch.Tensor, n: int) -> torch.Tensor:
+    """(draws, n) float64 multiplicities of each row in each draw of row indices."""
+    idx = idx.reshape(-1, idx.shape[-1])
+    return torch.zeros(len(idx), n, dtype=torch.float64).scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float64))
+
+
+def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    mu = x.mean(0)
+    xc = x - mu
+    return mu, xc.T @ xc / (len(x) - 1)
+
+
+def _sqrt_psd(s: torch.Tensor) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh(s)
+    return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+
+
+class FrechetReplicates:
+    """FID of weighted resamples of `feats` against fixed reference statistics, exactly and fast.
+
+    With per-row counts c (summing to m) the resample's centred scatter is X^T K X with
+    K = D - c c^T / m, D = diag(c). The nonzero eigenvalues of S* S_r then equal those of
+    (I - q q^T) D^(1/2) X S_r X^T D^(1/2) (I - q q^T) / (m - 1) with q = c^(1/2) / m^(1/2) (Gram
+    form, its size the number of distinct rows), or of S_r^(1/2) S* S_r^(1/2) (d x d form, batched
+    over draws), whichever is smaller.
+    """
+
+    def __init__(self, feats: torch.Tensor, ref_feats: torch.Tensor):
+        self.x = feats.double()
+        self.mu_r, self.s_r = _stats(ref_feats.double())
+        self.trace_r = float(torch.trace(self.s_r))
+        self.gram_form = len(self.x) < self.x.shape[1]
+        self.gram = self.x @ self.s_r @ self.x.T if self.gram_form else None
+        self.root_r = None if self.gram_form else _sqrt_psd(self.s_r)
+        self.outer: torch.Tensor | None = None
+
+    def _trace_sqrt_gram(self, c: torch.Tensor, m: float) -> float:
+        rows = c.nonzero().squeeze(1)
+        s = c[rows].sqrt()
+        h = s[:, None] * self.gram[rows][:, rows] * s[None, :]
+        q = s / m ** 0.5
+        hq = h @ q
+        h = h - q[:, None] * hq[None, :] - hq[:, None] * q[None, :] + (q @ hq) * q[:, None] * q[None, :]
+        return float(torch.linalg.eigvalsh(h / (m - 1)).clamp(min=0).sqrt().sum())
+
+    def _second_moments(self, counts: torch.Tensor) -> torch.Tensor:
+        """sum_i c_i x_i x_i^T per draw, through the rows' outer products when they fit in memory."""
+        n, d = self.x.shape
+        if n * d * d <= OUTER_PRODUCT_ELEMENTS:
+            if self.outer is None:
+                self.outer = (self.x[:, :, None] * self.x[:, None, :]).reshape(n, d * d)
+            return (counts @ self.outer).reshape(len(counts), d, d)
+        return torch.stack([(self.x * c[:, None]).T @ self.x for c in counts])
+
+    def _trace_sqrt_dense(self, counts: torch.Tensor, m: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        second = self._second_moments(counts)
+        scatter = (second - m[:, None, None] * mu[:, :, None] * mu[:, None, :]) / (m[:, None, None] - 1)
+        return torch.linalg.eigvalsh(self.root_r @ scatter @ self.root_r).clamp(min=0).sqrt().sum(1)
+
+    def __call__(self, counts: torch.Tensor) -> np.ndarray:
+        """FID of each row of `counts` (row multiplicities: a resample, or a 0/1 subset)."""
+        out = []
+        for part in counts.split(CHUNK):
+            m = part.sum(1)
+            mu = part @ self.x / m[:, None]
+            trace = ((part @ (self.x ** 2).sum(1)) - m * (mu ** 2).sum(1)) / (m - 1)
+            fid = ((mu - self.mu_r) ** 2).sum(1) + trace + self.trace_r
+            if self.gram_form:
+                fid -= 2 * torch.tensor([self._trace_sqrt_gram(c, float(mc)) for c, mc in zip(part, m)], dtype=torch.float64)
+            else:
+                fid -= 2 * self._trace_sqrt_dense(part, m, mu)
+            out.append(fid)
+        return torch.cat(out).numpy()
+
+
+def frechet_with_reference_resampled(feats: torch.Tensor, ref_feats: torch.Tensor, idx: torch.Tensor,
+                                     ref_idx: torch.Tensor) -> np.ndarray:
+    """FID replicates when both sets are resampled (the reference statistics change every draw)."""
+    return np.array([FrechetReplicates(feats[rows], ref_feats[ref_rows])(torch.ones(1, len(rows), dtype=torch.float64))[0]
+                     for rows, ref_rows in zip(idx, ref_idx)])
+
+
+def inception_score_replicates(logits: torch.Tensor, idx: torch.Tensor, seed: int) -> np.ndarray:
+    """IS (10 splits, as the point estimate) of each resample of the logits."""
+    return np.array([isc_features_to_metric(logits[rows], splits=10, shuffle=True, rng_seed=seed)["inception_score_mean"]
+                     for rows in idx])
+
+
+def mean_replicates(per_row: torch.Tensor, counts: torch.Tensor) -> np.ndarray:
+    """Replicates of a mean of per-row values (class accuracy, precision memberships)."""
+    return (counts @ per_row.double() / counts.sum(1)).numpy()
+
+
+def _kth_neighbour_radii(x: torch.Tensor, k: int, rows_per_block: int = 1024) -> torch.Tensor:
+    """Distance of each row to its k-th nearest other row (the row itself is its nearest, at 0)."""
+    return torch.cat([torch.cdist(block, x).kthvalue(k + 1, dim=1).values for block in x.split(rows_per_block)])
+
+
+@dataclass(frozen=True)
+class ManifoldMemberships:
+    """Per-row k-NN manifold memberships: `inside` (sample inside the reference manifold; its mean is
+    precision) and `covers` (sample ball contains reference point; recall is the fraction of
+    reference points covered by some sample)."""
+    inside: torch.Tensor
+    covers: torch.Tensor
+
+    @classmethod
+    def of(cls, feats: torch.Tensor, ref_feats: torch.Tensor, k: int = PRC_NEIGHBORHOOD) -> "ManifoldMemberships":
+        feats, ref_feats = feats.float(), ref_feats.float()
+        ref_radii, radii = _kth_neighbour_radii(ref_feats, k), _kth_neighbour_radii(feats, k)
+        dist = torch.cdist(feats, ref_feats)
+        return cls(inside=(dist <= ref_radii[None, :]).any(1), covers=dist <= radii[:, None])
+
+    def precision(self, counts: torch.Tensor) -> np.ndarray:
+        return mean_replicates(self.inside, counts)
+
+    def recall(self, counts: torch.Tensor) -> np.ndarray:
+        covered = (counts > 0).double() @ self.covers.double()
+        return (covered > 0).double().mean(1).numpy()
+
+
+class KernelReplicates:
+    """Replicates of the unbiased MMD^2 (cubic polynomial kernel, gamma = 1/d) under resampling of
+    the samples: pairs of copies of one original row count as the diagonal and are left out."""
+
+    def __init__(self, feats: torch.Tensor, ref_feats: torch.Tensor, point: float):
+        x, y = feats.double(), ref_feats.double()
+        gamma = 1.0 / x.shape[1]
+        self.kxx = (gamma * x @ x.T + 1) ** 3
+        self.kxy = sum(((gamma * x @ part.T + 1) ** 3).sum(1) for part in y.split(4096)) / len(y)
+        self.offset = point - self._sample_terms(torch.ones(1, len(x), dtype=torch.float64))[0]
+
+    def _sample_terms(self, counts: torch.Tensor) -> torch.Tensor:
+        m = counts.sum(1)
+        pairs = m ** 2 - (counts ** 2).sum(1)
+        within = ((counts @ self.kxx) * counts).sum(1) - (counts ** 2) @ self.kxx.diagonal()
+        return within / pairs - 2 * (counts @ self.kxy) / m
+
+    def __call__(self, counts: torch.Tensor) -> np.ndarray:
+        return (self.offset + self._sample_terms(counts)).numpy()
