@@ -135,13 +135,21 @@ class FeatureKind:
     extractor for a dataset; `feature_dim` is known without building it. `full_rank` asks for more
     samples than dimensions (a full-rank covariance); Inception FID is computed at smaller N too, as
     the field does, from a rank-deficient covariance that biases it upward in 1/N (compare at fixed N).
-    `batch_size` is the extraction batch: Inception at 299x299 runs fastest in small batches whose
-    activations stay in cache (`python -m bench.perf --feature-batches`, results/perf/report.md), and
-    its features depend on the batch only through float rounding."""
+    `batch_sizes` names the extraction batch per device type where it is not DEFAULT_BATCH: on a CPU a
+    299x299 Inception runs faster in small batches whose activations stay in cache, while a GPU wants
+    large ones to fill it (the measurement: `python -m bench.perf --feature-batches`,
+    results/perf/report.md). Features depend on the batch only through float rounding."""
     build: Callable[[DataSpec, str | None], Extractor]
     feature_dim: int
     full_rank: bool
-    batch_size: int = 256
+    batch_sizes: tuple[tuple[str, int], ...] = ()
+
+    def batch_size(self, device: str) -> int:
+        """The extraction batch on `device` (cpu, cuda, cuda:N)."""
+        return dict(self.batch_sizes).get(torch.device(device).type, DEFAULT_BATCH)
+
+
+DEFAULT_BATCH = 256
 
 
 FEATURES: Registry[FeatureKind] = Registry("feature extractor", "feature extractors", FeatureError)
@@ -172,7 +180,7 @@ def _inception(data: DataSpec, weights: str | None = None) -> Extractor:
 
 
 FEATURES.add("evaluator", FeatureKind(_evaluator, FEATURE_DIM, full_rank=True))
-FEATURES.add("inception", FeatureKind(_inception, 2048, full_rank=False, batch_size=16))
+FEATURES.add("inception", FeatureKind(_inception, 2048, full_rank=False, batch_sizes=(("cpu", 16),)))
 
 
 def get_extractor(kind: str, data: DataSpec, inception_weights: str | None = None) -> Extractor:
@@ -199,7 +207,7 @@ _CREATED: dict[tuple[str, tuple[str, ...], bool], FeatureExtractorBase] = {}
 def extract(extractor: Extractor, images: torch.Tensor, batch_size: int | None = None,
             device: str = "cpu") -> dict[str, torch.Tensor]:
     """Features of uint8 images (N, C, H, W) for every layer the extractor's metrics use, in fp32, in
-    batches of `batch_size` (default: its kind's record, `FeatureKind.batch_size`).
+    batches of `batch_size` (default: its kind's record for the device, `FeatureKind.batch_size`).
     Always under inference mode; an extractor marked `fast` runs with channels_last weights (so every
     convolution's output is channels_last) and bf16 autocast where the device has native bf16."""
     if images.dtype != torch.uint8:
@@ -212,8 +220,8 @@ def extract(extractor: Extractor, images: torch.Tensor, batch_size: int | None =
             _CREATED[key].to(memory_format=torch.channels_last)
     bf16 = extractor.fast and native_bf16(device)[0]
     with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
-        feats = get_featuresdict_from_dataset(_Images(images), _CREATED[key], batch_size or FEATURES[extractor.kind].batch_size,
-                                              cuda, True, False)
+        batch = batch_size or FEATURES[extractor.kind].batch_size(device)
+        feats = get_featuresdict_from_dataset(_Images(images), _CREATED[key], batch, cuda, True, False)
     return {name: value.float() for name, value in feats.items()}
 
 

@@ -88,10 +88,3 @@ def distribution_metrics(feats: torch.Tensor, ref_feats: torch.Tensor, full_rank
         check_sample_count(len(feats), feats.shape[1])
     return {**fid_and_stats(feats, ref_feats), **kid(feats, ref_feats), **precision_recall(feats, ref_feats),
             "num_samples": len(feats), "num_reference": len(ref_feats)}
-
-
-def all_metrics(feats: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], fid_layer: str,
-                isc_layer: str) -> dict[str, float]:
-    """Every distribution metric of a sample set against a reference set: FID, KID and
-    precision/recall on `fid_layer`, IS on `isc_layer`."""
-    return {**distribution_metrics(feats[fid_layer], ref[fid_layer]), **inception_score(feats[isc_layer])}

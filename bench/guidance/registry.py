@@ -89,14 +89,6 @@ def register_guidance(name: str, *, label: str, strength: str | None = None, nee
     return add
 
 
-def guidance_names() -> list[str]:
-    return METHODS.names()
-
-
-def guidance_params(name: str) -> list[str]:
-    return METHODS[name].params()
-
-
 def _kind_ok(default: Any, value: Any) -> tuple[bool, str]:
     """Whether `value` is of the kind of the parameter's default, and the words for that kind."""
     if isinstance(default, bool) or default is None:

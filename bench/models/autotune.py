@@ -56,11 +56,6 @@ class Decision:
         channels_last, precision, compile_ = self.settings(passes)
         return replace(section, channels_last=channels_last, precision=precision, compile=compile_)
 
-    def speedup(self, passes: float = float("inf")) -> float:
-        """fp32 eager's time per pass over the chosen setting's."""
-        chosen = self.timings[candidate_name(*self.settings(passes))]["seconds"]
-        return self.timings[candidate_name(False, "fp32", False)]["seconds"] / chosen
-
 
 def candidate_name(channels_last: bool, precision: str, compile: bool) -> str:
     return f"{'channels_last' if channels_last else 'contiguous'} {precision}{' compiled' if compile else ''}"

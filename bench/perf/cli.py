@@ -24,6 +24,17 @@ from bench.perf.roofline import roofline_table
 from bench.perf.throughput import measure_throughput, ratios
 
 
+# (the file an experiment writes, the option that asks for it, how it is measured)
+EXPERIMENTS = (
+    ("throughput.csv", "throughput", lambda a: measure_throughput(a.rounds, a.batch, a.device, a.bf16, a.compile)),
+    ("fastpath_decision.csv", "throughput", lambda a: decision_table(a.device, a.batch, a.compile)),
+    ("profile_batch_sizes.csv", "profile", lambda a: profile_batch_sizes(a.device)),
+    ("inception_fast.csv", "features", lambda a: inception_extraction(a.rounds, a.device)),
+    ("inception_batch.csv", "feature_batches", lambda a: extraction_batch_sizes(a.rounds, a.device)),
+    ("fast_vs_fp32.csv", "quality", lambda a: quality_comparison(Path("results"))),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time Inception extraction (fp32 and fast) at batch sizes 16 to 128")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
-    measures = not args.skip_throughput or args.profile or args.features or args.feature_batches or args.quality
+    wanted = {"throughput": not args.skip_throughput, "profile": args.profile, "features": args.features,
+              "feature_batches": args.feature_batches, "quality": args.quality}
+    measures = any(wanted.values())
     try:
         if measures:  # with nothing to measure, the report is rebuilt from the stored files on any machine
             check_device(args.device)
@@ -52,40 +65,23 @@ def main(argv: list[str] | None = None) -> int:
     env = {**environment(args.device), "native_bf16": native_bf16(args.device)}
     commands = json.loads((out / "commands.json").read_text()) if (out / "commands.json").exists() else {}
     environments = json.loads((out / "environment.json").read_text()) if (out / "environment.json").exists() else {}
-    if not args.skip_throughput:
-        commands.update({"throughput.csv": command, "ratios.csv": command})
-        environments["throughput.csv"] = env
-        table = measure_throughput(args.rounds, args.batch, args.device, args.bf16, args.compile)
-        atomic_write_bytes(out / "throughput.csv", table.to_csv(index=False).encode())
-        commands["fastpath_decision.csv"] = command
-        environments["fastpath_decision.csv"] = env
-        decisions = decision_table(args.device, args.batch, args.compile)
-        atomic_write_bytes(out / "fastpath_decision.csv", decisions.to_csv(index=False).encode())
+
+    def write(name: str, table: pd.DataFrame, machine: bool = True) -> None:
+        commands[name] = command
+        if machine:
+            environments[name] = env
+        atomic_write_bytes(out / name, table.to_csv(index=False).encode())
+    for name, flag, measure in EXPERIMENTS:
+        if wanted[flag]:
+            write(name, measure(args))
     if (out / "throughput.csv").exists():  # ratios are a function of the stored measurement
         ratio_table = ratios(pd.read_csv(out / "throughput.csv"))
+        if wanted["throughput"]:
+            commands["ratios.csv"] = command
         atomic_write_bytes(out / "ratios.csv", ratio_table.to_csv(index=False).encode())
         print(ratio_table.to_string(index=False))
-    if args.profile:
-        commands["profile_batch_sizes.csv"] = command
-        environments["profile_batch_sizes.csv"] = env
-        atomic_write_bytes(out / "profile_batch_sizes.csv", profile_batch_sizes(args.device).to_csv(index=False).encode())
-    if args.features:
-        commands["inception_fast.csv"] = command
-        environments["inception_fast.csv"] = env
-        atomic_write_bytes(out / "inception_fast.csv",
-                           inception_extraction(args.rounds, args.device).to_csv(index=False).encode())
-    if args.feature_batches:
-        commands["inception_batch.csv"] = command
-        environments["inception_batch.csv"] = env
-        atomic_write_bytes(out / "inception_batch.csv",
-                           extraction_batch_sizes(args.rounds, args.device).to_csv(index=False).encode())
     if measures and ((out / "throughput.csv").exists() or (out / "inception_fast.csv").exists()):
-        commands["roofline.csv"] = command
-        atomic_write_bytes(out / "roofline.csv", roofline_table(out, args.device).to_csv(index=False).encode())
-    if args.quality:
-        commands["fast_vs_fp32.csv"] = command
-        environments["fast_vs_fp32.csv"] = env
-        atomic_write_bytes(out / "fast_vs_fp32.csv", quality_comparison(Path("results")).to_csv(index=False).encode())
+        write("roofline.csv", roofline_table(out, args.device), machine=False)
     atomic_write_bytes(out / "commands.json", json.dumps(commands, indent=1, sort_keys=True).encode())
     atomic_write_bytes(out / "environment.json", json.dumps(environments, indent=1, sort_keys=True).encode())
     print(f"wrote {write_report(out)}")

@@ -67,7 +67,7 @@ def inception_extraction(rounds: int, device: str, samples: Path | None = None, 
 def extraction_batch_sizes(rounds: int, device: str, batches: tuple[int, ...] = (16, 32, 64, 128)) -> pd.DataFrame:
     """Inception extraction throughput (fp32 eager and the fast path) against the batch it runs at, on the
     same MNIST images (as many as the largest batch), timed interleaved (best of `rounds`): whether a batch
-    whose activations stay in cache is faster; the measurement behind Inception's `FeatureKind.batch_size`."""
+    whose activations stay in cache is faster; the measurement behind Inception's CPU entry in `FeatureKind.batch_sizes`."""
     from bench.data.datasets import load_dataset
     from bench.evaluation.features import extract
     variants = _inception_variants(device)

@@ -23,6 +23,14 @@ def stage_breakdown(suite_dir: Path, name: str) -> list[str]:
     return lines
 
 
+def csv_section(out: Path, name: str, title: str, text: str = "", floatfmt: str = ".4g") -> list[str]:
+    """A report section showing the measurement file `name`, or nothing where it was not measured."""
+    if not (out / name).exists():
+        return []
+    return [f"## {title}", "", *([text, ""] if text else []),
+            pd.read_csv(out / name).to_markdown(index=False, floatfmt=floatfmt), ""]
+
+
 def write_report(out: Path) -> Path:
     """report.md from whatever of throughput.csv, ratios.csv and fast_vs_fp32.csv exist."""
     commands = json.loads((out / "commands.json").read_text()) if (out / "commands.json").exists() else {}
@@ -36,35 +44,26 @@ def write_report(out: Path) -> Path:
                          "seconds", "median_seconds", "network_seconds", "classifier_seconds", "other_seconds",
                          "network_dtype", "memory_format", "compiled", "rounds"]]
                   .to_markdown(index=False, floatfmt=".3f"), ""]
-    if (out / "fastpath_decision.csv").exists():
-        lines += ["## What --fast chose here, and why (bench/models/autotune.py)", "",
-                  "Every candidate timed interleaved on the mnist network (best of 3 rounds of 3 passes, perturbed random "
-                  "weights), for sampling passes and for training steps (forward + backward); bf16 is eligible only "
-                  "within 2% relative RMS error of fp32's eps; compile only where its saving repays its warm-up over "
-                  "the work (one mnist cell's network calls; one mnist model's 1,500 training steps).", "",
-                  pd.read_csv(out / "fastpath_decision.csv").to_markdown(index=False, floatfmt=".4g"), ""]
-    if (out / "inception_fast.csv").exists():
-        lines += ["## Inception feature extraction: fp32 eager vs the fast path", "",
-                  "Throughput on 128 MNIST images (best of the interleaved rounds) and the FID each gives on the same "
-                  "samples and reference, with fp32's 95% bootstrap interval: the fast path's FID change must stay far "
-                  "inside it.", "", pd.read_csv(out / "inception_fast.csv").to_markdown(index=False, floatfmt=".4g"), ""]
-    if (out / "inception_batch.csv").exists():
-        lines += ["## Inception feature extraction against its batch size", "",
-                  "The same 128 MNIST images extracted at each batch size, interleaved (best of the rounds); "
-                  "`vs_largest_batch` is the throughput over that of the largest batch timed.", "",
-                  pd.read_csv(out / "inception_batch.csv").to_markdown(index=False, floatfmt=".4g"), ""]
-    if (out / "roofline.csv").exists():
-        lines += ["## Roofline: achieved FLOP/s against the peak", "",
-                  "FLOPs per image from torch's flop counter; peak from cores x clock x FLOPs per cycle "
-                  "(bench/perf/roofline.py states the derivation; `peak_from` shows it per row).", "",
-                  pd.read_csv(out / "roofline.csv").to_markdown(index=False, floatfmt=".4g"), ""]
+    lines += csv_section(out, "fastpath_decision.csv", "What --fast chose here, and why (bench/models/autotune.py)",
+                         "Every candidate timed interleaved on the mnist network (best of 3 rounds of 3 passes, perturbed "
+                         "random weights), for sampling passes and for training steps (forward + backward); bf16 is "
+                         "eligible only within 2% relative RMS error of fp32's eps; compile only where its saving repays "
+                         "its warm-up over the work (one mnist cell's network calls; one mnist model's training).")
+    lines += csv_section(out, "inception_fast.csv", "Inception feature extraction: fp32 eager vs the fast path",
+                         "Throughput on 128 MNIST images (best of the interleaved rounds) and the FID each gives on the "
+                         "same samples and reference, with fp32's 95% bootstrap interval: the fast path's FID change "
+                         "must stay far inside it.")
+    lines += csv_section(out, "inception_batch.csv", "Inception feature extraction against its batch size",
+                         "The same 128 MNIST images extracted at each batch size, interleaved (best of the rounds); "
+                         "`vs_largest_batch` is the throughput over that of the largest batch timed.")
+    lines += csv_section(out, "roofline.csv", "Roofline: achieved FLOP/s against the peak",
+                         "FLOPs per image from torch's flop counter; peak from cores x clock x FLOPs per cycle "
+                         "(bench/perf/roofline.py states the derivation; `peak_from` shows it per row).")
     lines += stage_breakdown(Path("results") / "mnist", "The `mnist` suite (every invocation)")
     lines += stage_breakdown(out / "mnist_cold", "The `mnist` suite in one cold-cache run (`mnist_cold/`, see the notes)")
-    if (out / "ratios.csv").exists():
-        lines += ["## Targets", "", pd.read_csv(out / "ratios.csv").to_markdown(index=False, floatfmt=".3f"), ""]
-    if (out / "profile_batch_sizes.csv").exists():
-        lines += ["## Where a doubled batch loses time (torch.profiler, self time of 10 forward passes)", "",
-                  pd.read_csv(out / "profile_batch_sizes.csv").to_markdown(index=False, floatfmt=".3f"), ""]
+    lines += csv_section(out, "ratios.csv", "Targets", floatfmt=".3f")
+    lines += csv_section(out, "profile_batch_sizes.csv",
+                         "Where a doubled batch loses time (torch.profiler, self time of 10 forward passes)", floatfmt=".3f")
     if (out / "fast_vs_fp32.csv").exists():
         q = pd.read_csv(out / "fast_vs_fp32.csv")
         worst = q[["fast_minus_fp32_in_sd", "bf16_minus_fp32_in_sd"]].abs().max()

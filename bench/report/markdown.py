@@ -121,7 +121,7 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
              f"reference split `{table.reference_split.iloc[0]}`), so they are comparable only within this suite.",
              "",
              f"Numbers read `value [lo, hi]`: the value at this N and the 95% basic bootstrap interval "
-             f"({with_intervals} of {len(table)} cells have one; see the README, \"Reading an interval and a verdict\"). "
+             f"({with_intervals} of {len(table)} cells have one; see the README, \"Metrics, intervals and verdicts\"). "
              "For FID the interval is for the distance between the distributions (N → ∞), which FID at N "
              "overestimates by its bias; the `fid_inf` column of table.csv estimates the same quantity.",
              "", "## Verdicts on the paper's claims", ""]

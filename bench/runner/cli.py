@@ -56,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "for a later --rescore")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--fast", action="store_true",
-                        help="sample with the fast path: channels_last, and bf16 autocast where this device has "
-                             "native bf16 (recorded in each cell's spec, so fast and fp32 runs never mix)")
+                        help="sample and train each network with the settings measured fastest for it on this machine "
+                             "and device (memory format, bf16 where its eps stays accurate, torch.compile where the "
+                             "calls repay its warm-up; bench/models/autotune.py), cached per machine and recorded in "
+                             "each cell's spec, so fast and fp32 runs never mix; features stay fp32")
     parser.add_argument("--inception-weights", help="Inception weights file for eval.features=inception "
                                                     "(or set $BENCH_INCEPTION_WEIGHTS)")
     parser.add_argument("--no-report", action="store_true", help="skip table.csv, figures and report.md")

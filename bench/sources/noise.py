@@ -49,14 +49,6 @@ class DiscreteTimesteps:
         self.lambdas = torch.log(ab) - torch.log1p(-ab)  # decreasing in t
         self.log_sigmas = -self.lambdas / 2  # increasing in t
 
-    def lambda_of_t(self, t: torch.Tensor) -> torch.Tensor:
-        """lambda at a (fractional) timestep, interpolated in log sigma."""
-        t = t.to(torch.float64).clamp(0, len(self.lambdas) - 1)
-        low = t.floor().long().clamp(max=len(self.lambdas) - 2)
-        frac = t - low
-        log_sigma = (1 - frac) * self.log_sigmas[low] + frac * self.log_sigmas[low + 1]
-        return -2 * log_sigma
-
     def t_of_lambda(self, lam: torch.Tensor) -> torch.Tensor:
         """The fractional timestep whose log sigma is -lambda / 2, clamped to [0, T - 1]."""
         log_sigma = (-lam.to(torch.float64).cpu() / 2).clamp(self.log_sigmas[0], self.log_sigmas[-1])

@@ -24,10 +24,6 @@ def field_types() -> dict[str, Any]:
     return out
 
 
-def valid_keys() -> list[str]:
-    return list(field_types())
-
-
 def _parse(key: str, raw: str, tp: Any) -> Any:
     try:
         if tp is bool:

@@ -133,10 +133,9 @@ class EvalSpec(Validated):
     reference_split: str = spec_field("heldout", one_of(*SPLITS))
     # also an Inception FID (fid_inception) beside the domain evaluator's `fid`, each in its own column
     inception_fid: bool = spec_field(False, FLAG, later=True)
-    # bootstrap draws behind every interval (bench/stats/bootstrap.py): 200 reach the nominal coverage in
-    # tests/stats/test_bootstrap.py, and the endpoints' Monte Carlo error at 200 draws, measured in
-    # results/mnist/notes.md, is small beside the intervals' width; resample the reference split too
-    # (slow for 2048-d features)
+    # bootstrap draws behind every interval (bench/stats/bootstrap.py; their coverage: tests/stats/test_bootstrap.py,
+    # their Monte Carlo error beside the intervals' width: results/mnist/notes.md); resample the reference
+    # split too (slow for 2048-d features)
     bootstrap: int = spec_field(200, count(50), later=True)
     bootstrap_reference: bool = spec_field(False, FLAG, later=True)
     # extraction with the fast path (bench/evaluation/features.py: channels_last, inference mode, bf16 autocast

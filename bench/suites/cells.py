@@ -45,10 +45,6 @@ def register_suite(name: str, description: str) -> Callable[[Callable[[], list[C
     return add
 
 
-def get_suite(name: str) -> Suite:
-    return SUITES[name]
-
-
 class SelectionError(BenchError, ValueError):
     """A --shard or --only that selects nothing or is malformed."""
 

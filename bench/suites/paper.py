@@ -9,7 +9,7 @@ from bench.spec.sections import ClassifierSpec, DataSpec, NetSpec, RunSpec, Samp
 from bench.suites.cells import (Cell, cfg_cell, classifier_cell, register_suite, with_inception, with_p, with_seed,
                                 with_steps)
 
-# Digits at 8x8 with a 0.7M-parameter UNet: every stage once, sized for a laptop CPU (times: README).
+# Digits at 8x8 with a 0.7M-parameter UNet: every stage once, sized for a laptop CPU.
 SMOKE_BASE = RunSpec(
     data=DataSpec("digits"),
     net=NetSpec(channels=32, channel_mult=(1, 2), attention_levels=(1,)),
@@ -74,7 +74,7 @@ def mnist5k() -> list[Cell]:
 # Full MNIST (60,000 train images, the 10,000-image test set as the FID reference) at 16x16 with the
 # network and training of mnist5k; 1,000 samples per cell. Every cell has the domain evaluator's FID;
 # the p_uncond = 0.2 sweep over w, the seed-spread cells and the noisy-classifier cells also have an
-# Inception FID (the packaged FID Inception at 299x299 is what costs: README, suite times).
+# Inception FID (the packaged FID Inception at 299x299 is what costs: results/perf/report.md).
 MNIST_BASE = replace(MNIST5K_BASE, data=DataSpec("mnist", size=16),
                      sample=replace(MNIST5K_BASE.sample, num_samples=1000, batch_size=500))
 

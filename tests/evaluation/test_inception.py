@@ -119,11 +119,20 @@ def test_fast_extraction_keeps_the_features_and_fid(extractor):
     assert reference_path(DataSpec("mnist"), "heldout", fast, cache) != reference_path(DataSpec("mnist"), "heldout", extractor, cache)
 
 
+def test_the_extraction_batch_is_per_device_type():
+    """The small batch is the CPU's; a GPU gets the default, whatever the CPU measured."""
+    from bench.evaluation.features import DEFAULT_BATCH, FEATURES
+    inception = FEATURES["inception"]
+    assert inception.batch_size("cpu") < DEFAULT_BATCH
+    assert inception.batch_size("cuda") == inception.batch_size("cuda:1") == DEFAULT_BATCH
+    assert FEATURES["evaluator"].batch_size("cpu") == DEFAULT_BATCH
+
+
 def test_inception_features_do_not_depend_on_the_extraction_batch(extractor):
     """The record's small extraction batch (chosen for speed, bench/evaluation/features.py) gives the features of
     one batch holding every image up to float rounding (bit-identical at some thread counts, about 3e-7
     relative at others), so references cached at another batch stay valid."""
     from bench.evaluation.features import FEATURES
-    images = load_dataset(DataSpec("mnist"), "heldout").images[:FEATURES["inception"].batch_size + 4]
+    images = load_dataset(DataSpec("mnist"), "heldout").images[:FEATURES["inception"].batch_size("cpu") + 4]
     small, whole = extract(extractor, images)["2048"], extract(extractor, images, batch_size=len(images))["2048"]
     assert (small - whole).abs().max().item() <= 1e-5 * whole.abs().max().item()

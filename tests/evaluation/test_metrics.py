@@ -13,7 +13,7 @@ from bench.spec.sections import DataSpec
 from bench.data.datasets import load_dataset
 from bench.evaluation.evaluator import WEIGHTS_DIR, load_evaluator
 from bench.evaluation.features import INCEPTION_FILE, FeatureError, _Images, extract, get_extractor
-from bench.evaluation.metrics import (MetricInputError, all_metrics, class_consistency, fid_and_stats,
+from bench.evaluation.metrics import (MetricInputError, class_consistency, distribution_metrics, fid_and_stats,
                                       inception_score, kid)
 from bench.infra.store import CorruptFileError
 
@@ -59,7 +59,9 @@ def test_fid_matches_scipy_and_cleanfid(feats):
 
 def test_our_layered_metrics_equal_torch_fidelity_calculate_metrics(mnist, extractor, feats):
     train, held = mnist
-    ours = all_metrics(feats[1], feats[0], extractor.fid_layer, extractor.isc_layer)
+    sample, reference = feats[1], feats[0]  # what scoring calls: bench/evaluation/scoring.py, score_features
+    ours = {**distribution_metrics(sample[extractor.fid_layer], reference[extractor.fid_layer]),
+            **inception_score(sample[extractor.isc_layer])}
     theirs = torch_fidelity.calculate_metrics(
         input1=_Images(held.images), input2=_Images(train.images), feature_extractor=extractor.name,
         feature_layer_fid="features", feature_layer_isc="logits", feature_layer_kid="features",
@@ -86,7 +88,7 @@ def test_too_few_samples_for_fid_is_a_clear_error(feats, extractor):
     train, held = feats
     small = {k: v[:40] for k, v in held.items()}
     with pytest.raises(MetricInputError, match="feature dimension 64"):
-        all_metrics(small, train, extractor.fid_layer, extractor.isc_layer)
+        distribution_metrics(small[extractor.fid_layer], train[extractor.fid_layer])
 
 
 def test_inception_score_of_real_heldout_digits_is_near_ten(feats):
@@ -121,7 +123,8 @@ def test_every_metric_is_batch_size_independent(mnist, extractor, feats):
     a, b = extract(extractor, images, batch_size=7), extract(extractor, images, batch_size=300)
     for layer in a:
         torch.testing.assert_close(a[layer], b[layer], rtol=1e-5, atol=1e-5)
-    ma, mb = all_metrics(a, train_feats, extractor.fid_layer, extractor.isc_layer), all_metrics(b, train_feats, extractor.fid_layer, extractor.isc_layer)
+    ma, mb = ({**distribution_metrics(f[extractor.fid_layer], train_feats[extractor.fid_layer]),
+               **inception_score(f[extractor.isc_layer])} for f in (a, b))
     for key, value in ma.items():
         if isinstance(value, float):
             assert value == pytest.approx(mb[key], rel=1e-4, abs=1e-6), key

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from bench.spec.sections import NetSpec
-from bench.guidance import (CountedNet, GuidanceContext, GuidanceError, guidance_names, make_guidance,
+from bench.guidance import (METHODS, CountedNet, GuidanceContext, GuidanceError, make_guidance,
                             register_guidance)
 from bench.sampling.samplers import sample
 from bench.models.unet import UNet
@@ -73,4 +73,4 @@ def test_registry_errors_list_known_names(net):
         make_guidance("cfg", ctx_for(net), scale=2.0)
     with pytest.raises(ValueError, match="already registered"):
         register_guidance("cfg", label="CFG again")(lambda ctx: None)
-    assert {"cfg", "cond", "uncond"} <= set(guidance_names())
+    assert {"cfg", "cond", "uncond"} <= set(METHODS.names())

@@ -26,7 +26,7 @@ from bench.runner.fast import network_calls
 from bench.runner.suite import suite_cells
 from bench.guidance import CountedNet, GuidanceContext, make_guidance
 from bench.sampling.samplers import sample
-from bench.suites.cells import get_suite
+from bench.suites.cells import SUITES
 from bench.models.unet import UNet
 
 SHAPE = (1, 8, 8)
@@ -126,7 +126,8 @@ def test_decision_is_measured_once_per_machine_and_network_and_cached(tmp_path, 
     first = autotune.decide(net, (1, 8, 8), 10, 16, "cpu", cache=tmp_path)
     again = autotune.decide(net, (1, 8, 8), 10, 16, "cpu", cache=tmp_path)
     assert len(calls) == 1 and first.settings() == again.settings() == (True, "fp32", False)
-    assert first.speedup() == 2.0 and first.machine in open(first.path).read()
+    chosen = first.timings[autotune.candidate_name(*first.settings())]["seconds"]
+    assert first.timings["contiguous fp32"]["seconds"] / chosen == 2.0 and first.machine in open(first.path).read()
     autotune.decide(net, (1, 8, 8), 10, 32, "cpu", cache=tmp_path)  # another batch is another measurement
     monkeypatch.setattr(autotune, "machine_identity", lambda device: "cpu:another machine")
     autotune.decide(net, (1, 8, 8), 10, 16, "cpu", cache=tmp_path)  # so is another machine
@@ -169,7 +170,7 @@ def test_training_runs_with_the_fast_settings(tmp_path):
 def test_fast_path_fields_at_defaults_keep_stored_run_ids():
     """The fields were added after results were stored: at their defaults they must not enter
     the hash, and set they must change it (so fast and fp32 results never share a run id)."""
-    cell = get_suite("mnist5k").build()[0]
+    cell = SUITES["mnist5k"].build()[0]
     assert cell.run_id == "cfg_p0.1_w0_T32-9f1b64c3"  # committed in results/mnist5k/runs (then named mnist)
     for fast in (replace(cell.spec.sample, channels_last=True), replace(cell.spec.sample, precision="bf16"),
                  replace(cell.spec.sample, compile=True)):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from bench.runner import cli as runner
 from bench.spec.sections import RunSpec, sections
 from bench.spec.errors import SpecError
-from bench.spec.overrides import apply_overrides, parse_overrides, valid_keys
+from bench.spec.overrides import apply_overrides, field_types, parse_overrides
 
 # At least one invalid value for every spec field. Fields whose valid values live in a registry
 # (data.name, guidance.*, eval.features) or on disk (data.root) are refused by
@@ -89,7 +89,7 @@ def test_every_spec_field_has_a_rule_and_invalid_values_in_the_table():
     for section, cls in sections().items():
         for f in dataclasses.fields(cls):
             assert "rule" in f.metadata, f"{section}.{f.name} has no valid range or set"
-    assert set(INVALID) == set(valid_keys()), "every field needs invalid values in INVALID"
+    assert set(INVALID) == set(field_types()), "every field needs invalid values in INVALID"
 
 
 @pytest.fixture(scope="module")
