@@ -59,6 +59,13 @@ def test_imports_run_downward_through_the_layers():
     assert not upward, upward
 
 
+def test_bench_reaches_the_baseline_only_through_its_record():
+    files = {module_name(p): p for folder in ("bench", "baselines") for p in (ROOT / folder).rglob("*.py")}
+    importers = sorted(name for name, path in files.items() if name.startswith("bench")
+                       and any(dep.startswith("baselines") for dep in project_imports(path, name, set(files))))
+    assert importers == ["bench.sources.classifier"]
+
+
 def test_every_package_of_bench_is_a_layer():
     packages = {p.parent.name for p in (ROOT / "bench").glob("*/__init__.py")}
     assert packages == set(LAYERS) - {"baselines"}

@@ -9,8 +9,8 @@ imported here, so a new method is a new file that registers itself (README, "How
 from __future__ import annotations
 
 from bench.guidance.base import CountedNet, GuidanceContext
-from bench.guidance.registry import (METHODS, Example, GuidanceError, check_params, describe, make_guidance, method_needs,
-                                     register_guidance, stub_context)
+from bench.guidance.registry import (METHODS, Example, GuidanceError, check_params, describe, make_guidance,
+                                     method_needs, register_guidance, stub_context)
 from bench.spec.registry import import_submodules
 
 import_submodules(__name__)

@@ -23,7 +23,6 @@ from bench.perf.report import write_report
 from bench.perf.roofline import roofline_table
 from bench.perf.throughput import measure_throughput, ratios
 
-
 # (the file an experiment writes, the option that asks for it, how it is measured)
 EXPERIMENTS = (
     ("throughput.csv", "throughput", lambda a: measure_throughput(a.rounds, a.batch, a.device, a.bf16, a.compile)),

@@ -13,13 +13,13 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import torch
 
-from baselines.noisy_classifier import NoisyClassifier
 from bench.guidance import CountedNet, GuidanceContext, make_guidance
 from bench.models.autotune import decide
 from bench.models.fastpath import NetworkRunner, native_bf16
 from bench.models.unet import UNet
 from bench.perf.workload import MNIST_NET, SHAPE, STEPS
 from bench.sampling.samplers import sample
+from bench.sources.classifier import NOISY_CLASSIFIER
 from bench.spec.sections import SampleSpec
 
 
@@ -48,7 +48,7 @@ def configs(device: str, batch: int, with_bf16: bool, with_compile: bool) -> lis
     return out
 
 
-def measure_once(config: Config, model: torch.nn.Module, classifier: NoisyClassifier, batch: int, device: str) -> dict:
+def measure_once(config: Config, model: torch.nn.Module, classifier: torch.nn.Module, batch: int, device: str) -> dict:
     runner = NetworkRunner(model, config.sample, device)
     ctx = GuidanceContext(CountedNet(runner), 10, CountedNet(classifier.log_prob_grad))
     eps_fn = make_guidance(config.method, ctx, **dict(config.params))
@@ -67,7 +67,7 @@ def measure_throughput(rounds: int, batch: int, device: str, with_bf16: bool, wi
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    classifier = NoisyClassifier(1, 10, width=16).eval().requires_grad_(False).to(device)
+    classifier = NOISY_CLASSIFIER.network(1, 10, width=16).eval().requires_grad_(False).to(device)
     todo = configs(device, batch, with_bf16, with_compile)
     for config in todo:  # warm-up outside the timings; compiled networks at the timed shape
         measure_once(config, model, classifier, batch if config.sample.compile else min(batch, 8), device)

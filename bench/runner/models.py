@@ -8,8 +8,6 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from baselines.noisy_classifier import (NoisyClassifier, accuracy_by_noise_level, classifier_id, classifier_path,
-                                        train_classifier)
 from bench.data.datasets import load_dataset
 from bench.guidance import method_needs
 from bench.infra import distributed
@@ -17,6 +15,7 @@ from bench.infra.stages import Stopwatch, train_key
 from bench.infra.store import atomic_write_bytes, cache_root
 from bench.models.train import model_id, model_path, train_diffusion
 from bench.sources import check_source, load_model
+from bench.sources.classifier import NOISY_CLASSIFIER
 from bench.spec.hashing import stable_hash
 from bench.spec.sections import RunSpec
 
@@ -53,10 +52,10 @@ def train_models(spec: RunSpec, watch: Stopwatch, *, device: str, quiet: bool) -
         model, classifier = loaded.eps, loaded.classifier
     if classifier is None:  # the source has none of its own: the harness's noisy classifier
         c = spec.classifier
-        with watch.stage("train", f"classifier {spec.data.name} {classifier_id(spec.data, c)}",
+        with watch.stage("train", f"classifier {spec.data.name} {NOISY_CLASSIFIER.id(spec.data, c)}",
                          units=c.steps * c.batch_size, key=train_key("classifier", spec.data.name, f"w{c.width}"),
-                         unit="images", cached=classifier_path(spec.data, c, cache_root()).exists()):
-            classifier = train_classifier(spec.data, c, cache=cache_root(), device=device, quiet=quiet)
+                         unit="images", cached=NOISY_CLASSIFIER.path(spec.data, c, cache_root()).exists()):
+            classifier = NOISY_CLASSIFIER.train(spec.data, c, cache=cache_root(), device=device, quiet=quiet)
     guide = (diffusion("guide", *spec.guide_net_and_train())
              if "guide" in method_needs(spec.guidance.method, spec.guidance.kwargs()) else None)
     if loaded is None:
@@ -72,14 +71,14 @@ def decoded(samples: torch.Tensor, decode: torch.nn.Module | None, batch_size: i
         return torch.cat([decode(batch.to(device)).float().cpu() for batch in samples.split(batch_size)])
 
 
-def write_classifier_accuracy(classifier: NoisyClassifier, spec: RunSpec, suite_dir: Path, device: str) -> None:
+def write_classifier_accuracy(classifier: torch.nn.Module, spec: RunSpec, suite_dir: Path, device: str) -> None:
     """The guidance classifier's accuracy by noise level, written once per suite
     (classifiers/<id>/accuracy_by_lambda.csv; bench.report.plots plots it)."""
-    path = suite_dir / "classifiers" / classifier_id(spec.data, spec.classifier) / "accuracy_by_lambda.csv"
+    path = suite_dir / "classifiers" / NOISY_CLASSIFIER.id(spec.data, spec.classifier) / "accuracy_by_lambda.csv"
 
     def write_accuracy_by_noise_level() -> None:
         if not path.exists():
-            table = pd.DataFrame(accuracy_by_noise_level(classifier, spec.data, device=device))
+            table = pd.DataFrame(NOISY_CLASSIFIER.accuracy_by_noise_level(classifier, spec.data, device=device))
             table.insert(0, "noise_aware", spec.classifier.noise_aware)
             atomic_write_bytes(path, table.to_csv(index=False).encode())
     distributed.on_main(write_accuracy_by_noise_level)

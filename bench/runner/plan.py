@@ -20,7 +20,6 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from baselines.noisy_classifier import classifier_path
 from bench.data.datasets import load_dataset, nominal_shape
 from bench.evaluation.evaluator import evaluator_key, weights_dir
 from bench.evaluation.features import reference_cached
@@ -32,6 +31,7 @@ from bench.models.train import model_path
 from bench.runner.cell import describe_sampling, finished_metrics, scoring_key
 from bench.sampling.nfe import count_evaluations
 from bench.sources import SOURCES
+from bench.sources.classifier import NOISY_CLASSIFIER
 from bench.spec.errors import BenchError
 from bench.spec.hashing import stable_hash
 from bench.suites.cells import Cell
@@ -173,7 +173,7 @@ def _stage_seconds(cell: Cell, sampling_units: float, rate: Rates, charged: set[
             per_image = 3 * forward
         train += per_image * tr.steps * tr.batch_size
     c = s.classifier
-    path = classifier_path(s.data, c, cache_root())
+    path = NOISY_CLASSIFIER.path(s.data, c, cache_root())
     if str(path) not in charged and not path.exists() and not source.own_classifier(s.model):
         charged.add(str(path))
         per_image, _ = rate.get("train", train_key("classifier", s.data.name, f"w{c.width}"))

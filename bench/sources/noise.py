@@ -19,8 +19,8 @@ from typing import Callable
 
 import torch
 
-from baselines.noisy_classifier import GuidanceClassifier
 from bench.sources.base import SourceError
+from bench.sources.classifier import GuidanceClassifier
 
 
 def cosine_alphas_cumprod(steps: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
