@@ -66,3 +66,17 @@ def test_the_frontier_margin_of_p_uncond_0_5(tmp_path, margin, verdict):
     base = [2.0, 1.5, 1.7, 3.0, 6.0]
     table = suite_table(tmp_path, {0.1: base, 0.2: base, 0.5: [f + margin for f in base]})
     assert claim(paper_claims(table), "p_uncond = 0.5 is worse")["verdict"].startswith(verdict)
+
+
+def test_a_rising_is_from_three_points_is_not_reproduced(tmp_path):
+    """rho = 1 from 3 points has exact one-sided p = 1/6: not significant at 5%, whatever the asymptotics say."""
+    table = suite_table(tmp_path, {0.1: [2.0, 1.0, 3.0, 4.0, 5.0]})
+    table = table[table.w.isin([0.0, 1.0, 4.0])]
+    trend = claim(paper_claims(table), "IS increases")
+    assert trend["verdict"] == "not reproduced"
+    assert "p-value 0.17" in trend["evidence"] and "exact permutation distribution" in trend["test"]
+
+
+def test_a_rising_is_from_five_points_is_reproduced_with_p_one_over_120(tmp_path):
+    trend = claim(paper_claims(suite_table(tmp_path, {0.1: [2.0, 1.0, 3.0, 4.0, 5.0]})), "IS increases")
+    assert trend["verdict"] == "reproduced" and "p-value 0.0083" in trend["evidence"]
