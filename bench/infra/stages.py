@@ -13,7 +13,9 @@ are taken only from measurements made on the same machine and device.
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -23,6 +25,7 @@ from typing import Iterator
 import pandas as pd
 
 from bench.infra.envinfo import cpu_model
+from bench.infra.store import append_record
 
 STAGES = ("data", "reference", "train", "sampling", "features", "metrics", "figures")
 LEDGER = "stages.jsonl"
@@ -83,20 +86,41 @@ class Stopwatch:
         """Append what was measured since the last flush to the ledger at `path` (one JSON line each)."""
         if not self.entries:
             return
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as f:
-            f.write("".join(json.dumps(e) + "\n" for e in self.entries))
+        append_record(path, "".join(json.dumps(e) + "\n" for e in self.entries))
         self.entries = []
 
 
+LEDGER_COLUMNS = ["stage", "item", "key", "seconds", "units", "unit", "cached", "invocation", "machine"]
+_warned: set[Path] = set()
+
+
+def _entry(line: str) -> dict | None:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    if not (isinstance(entry, dict) and set(LEDGER_COLUMNS) <= set(entry) and entry["stage"] in STAGES):
+        return None
+    numbers = (entry["seconds"], entry["units"])
+    finite = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in numbers)
+    return entry if finite else None
+
+
 def read_ledger(path: str | os.PathLike) -> pd.DataFrame:
-    """Every measurement in a ledger (an empty frame if there is none)."""
+    """Every measurement in a ledger (an empty frame if there is none). Lines that are not whole
+    records (a torn tail from a killed writer, foreign bytes) are skipped, and said so once per file;
+    timings only price plans, so no result depends on them."""
     path = Path(path)
-    columns = ["stage", "item", "key", "seconds", "units", "unit", "cached", "invocation", "machine"]
-    if not path.exists():
-        return pd.DataFrame(columns=columns)
-    return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()], columns=columns)
+    if not path.is_file():
+        return pd.DataFrame(columns=LEDGER_COLUMNS)
+    lines = [line for line in path.read_bytes().decode("utf-8", "replace").splitlines() if line.strip()]
+    entries = [_entry(line) for line in lines]
+    skipped = sum(e is None for e in entries)
+    if skipped and path.resolve() not in _warned:
+        _warned.add(path.resolve())
+        print(f"note: skipped {skipped} unreadable line(s) of the stage ledger {path} (a torn write); "
+              "the next run's append cuts a torn tail off", file=sys.stderr)
+    return pd.DataFrame([e for e in entries if e is not None], columns=LEDGER_COLUMNS)
 
 
 def breakdown(ledger: pd.DataFrame) -> pd.DataFrame:

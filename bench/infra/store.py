@@ -53,13 +53,54 @@ def atomic_write_bytes(path: str | os.PathLike, blob: bytes) -> None:
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-            raise OutOfDiskError(f"out of disk space while writing {path}; finished cells are kept and no partial "
-                                 "file was left under a final name; free space and rerun to resume") from err
+            raise _out_of_disk(path, err) from err
         raise
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _out_of_disk(path: Path, err: OSError) -> OutOfDiskError:
+    return OutOfDiskError(f"out of disk space while writing {path}; finished cells are kept and no partial "
+                          "file was left under a final name; free space and rerun to resume")
+
+
+def append_record(path: str | os.PathLike, text: str) -> None:
+    """Append newline-terminated `text` to a log so that it holds all of it or none of it.
+
+    Under an exclusive flock (concurrent runners append to one ledger): a torn tail left by a killed
+    writer (bytes after the last newline) is cut off first, so it never swallows this record; then
+    the record is written and fsynced, and if the write fails (ENOSPC included) the file is truncated
+    back to its length before the write."""
+    if not text.endswith("\n"):
+        raise ValueError("append_record needs newline-terminated records")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab+") as f:
+        try:
+            import fcntl
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except ImportError:
+            pass
+        size = f.seek(0, os.SEEK_END)
+        if size:
+            f.seek(max(0, size - 65536))
+            tail = f.read()
+            if not tail.endswith(b"\n"):
+                cut = tail.rfind(b"\n")
+                size = size - len(tail) + cut + 1 if cut >= 0 else (0 if size <= 65536 else size)
+                f.truncate(size)
+        try:
+            f.seek(size)
+            f.write(text.encode())
+            f.flush()
+            os.fsync(f.fileno())
+        except OSError as err:
+            f.truncate(size)
+            if err.errno == errno.ENOSPC:
+                raise _out_of_disk(path, err) from err
+            raise
 
 
 def read_json(path: str | os.PathLike) -> Any:

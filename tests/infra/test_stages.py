@@ -30,6 +30,44 @@ def test_ledger_appends_across_invocations_and_sums_by_stage(tmp_path):
     assert list(by_stage(ledger).stage) == ["train", "sampling"]  # stage order, not insertion or size order
 
 
+def _measured(path, n: int = 2) -> None:
+    watch = Stopwatch("cpu")
+    for i in range(n):
+        watch.record("sampling", f"net {i}", 1.0 + i, units=4)
+    watch.flush(path)
+
+
+@pytest.mark.parametrize("torn", [b'{"stage": "sampl', b"\x00\xff garbage", b'{"stage": "figures", "seconds": "x"}\n',
+                                  b"[]\n", b'{"stage": "nope", "item": "", "key": "", "seconds": 1, "units": 0, "unit": "", '
+                                           b'"cached": false, "invocation": "i", "machine": "m"}\n'])
+def test_a_torn_or_foreign_ledger_line_is_skipped_said_once_and_cut_off_by_the_next_append(tmp_path, capsys, torn):
+    path = tmp_path / LEDGER
+    _measured(path)
+    with open(path, "ab") as f:
+        f.write(torn)
+    assert len(read_ledger(path)) == 2 and len(read_ledger(path)) == 2
+    assert capsys.readouterr().err.count("skipped 1 unreadable line") == 1
+    _measured(path)  # the record after a torn tail is whole, not glued onto it
+    assert len(read_ledger(path)) == 4
+
+
+def test_a_full_disk_during_an_append_leaves_the_ledger_as_it_was(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from bench.infra.store import OutOfDiskError
+    path = tmp_path / LEDGER
+    _measured(path)
+    before = path.read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OutOfDiskError, match="stages.jsonl"):
+        _measured(path, 50)
+    assert path.read_bytes() == before
+
+
 def test_rates_use_only_real_work_on_the_same_machine():
     watch = Stopwatch("cpu")
     watch.record("sampling", "net", 6.0, units=12)
