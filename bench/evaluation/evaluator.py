@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from bench.data.datasets import ImageData, load_dataset
+from bench.infra.checkpoints import read_tensors
 from bench.infra.store import CorruptFileError, atomic_write_bytes, atomic_write_json, sha256_bytes
 from bench.spec.errors import BenchError
 from bench.spec.sections import DataSpec
@@ -139,7 +140,7 @@ def load_evaluator(dataset: str, folder: Path | None = None) -> tuple[EvaluatorN
                                f"records {manifest['sha256']}; the weights are corrupt or not the recorded ones. "
                                f"Restore them (git checkout) or retrain: python -m bench.evaluation.evaluator --dataset {dataset}")
     model = EvaluatorNet(manifest["in_channels"], manifest["num_classes"])
-    model.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
+    model.load_state_dict(read_tensors(blob, str(path)))
     return model.eval().requires_grad_(False), manifest
 
 

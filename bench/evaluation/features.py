@@ -26,8 +26,8 @@ from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from
 
 from bench.data.datasets import load_dataset
 from bench.evaluation.evaluator import FEATURE_DIM, evaluator_key, load_evaluator
-from bench.evaluation.inception import converted_weights
-from bench.infra.checkpoints import load_checkpoint, save_checkpoint
+from bench.evaluation.inception import InceptionWeightsError, converted_weights, no_weights, verified_state
+from bench.infra.checkpoints import WeightsFileError, load_checkpoint, save_checkpoint
 from bench.infra.store import CorruptFileError, cache_root, sha256_bytes, sha256_file
 from bench.models.fastpath import native_bf16
 from bench.spec.errors import BenchError
@@ -95,20 +95,28 @@ class EvaluatorFeatures(FeatureExtractorBase):
 
 
 class InceptionGrayscaleAware(FeatureExtractorInceptionV3):
-    """inception-v3-compat with a fixed local weights file; 1-channel images repeated to RGB."""
+    """inception-v3-compat with a fixed local weights file (set per subclass with its sha256), read by
+    us (`verified_state`: the digest, then weights_only=True); 1-channel images repeated to RGB.
+    torch-fidelity's constructor unpickles whatever it is given and loads it: it is given our own
+    empty dict, and the load puts the verified weights in its place."""
     weights_path = ""
+    weights_sha256 = ""
 
     def __init__(self, name, features_list, **kwargs):
-        kwargs["feature_extractor_weights_path"] = self.weights_path
+        kwargs["feature_extractor_weights_path"] = no_weights()
         super().__init__(name, features_list, **kwargs)
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        return super().load_state_dict(state_dict or verified_state(self.weights_path, self.weights_sha256), strict, assign)
 
     def forward(self, x):
         return super().forward(x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x)
 
 
-def inception_weights_path(path: str | None = None) -> Path | None:
-    """The user's Inception weights file (--inception-weights or $BENCH_INCEPTION_WEIGHTS), checked to
-    hold only tensors; None when the user gave none (the packaged network is used then)."""
+def inception_weights_path(path: str | None = None) -> tuple[Path, str] | None:
+    """The user's Inception weights file (--inception-weights or $BENCH_INCEPTION_WEIGHTS) and its
+    sha256, checked to hold only tensors (read without running code); None when the user gave none
+    (the packaged network is used then)."""
     given = path or os.environ.get(INCEPTION_ENV)
     how = (f"Name torch-fidelity's weights file {INCEPTION_FILE} (from {URL_INCEPTION_V3}) with --inception-weights "
            f"PATH or {INCEPTION_ENV}=PATH, or give neither to use the FID Inception packaged with the install. "
@@ -117,11 +125,12 @@ def inception_weights_path(path: str | None = None) -> Path | None:
         return None
     if not Path(given).is_file():
         raise FeatureError(f"Inception weights file {given!r} does not exist. {how}")
-    try:  # prove the file holds only tensors before torch-fidelity loads it
-        torch.load(given, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise FeatureError(f"{given!r} is not a loadable state dict ({err}). {how}") from err
-    return Path(given)
+    digest = sha256_file(given)
+    try:
+        verified_state(given, digest)
+    except (WeightsFileError, InceptionWeightsError) as err:
+        raise FeatureError(f"{err}. {how}") from None
+    return Path(given), digest
 
 
 def _register(name: str, base: type, **attrs: str) -> None:
@@ -171,11 +180,11 @@ def _evaluator(data: DataSpec, weights: str | None = None) -> Extractor:
 def _inception(data: DataSpec, weights: str | None = None) -> Extractor:
     """The user's full torch-fidelity Inception (FID and IS), else the packaged FID Inception
     (bench/evaluation/inception.py: pool features only, so IS comes from the domain evaluator)."""
-    path = inception_weights_path(weights)
-    packaged = path is None
-    path, digest = converted_weights(cache_root()) if packaged else (path, sha256_file(path))
+    user = inception_weights_path(weights)
+    packaged = user is None
+    path, digest = converted_weights(cache_root()) if packaged else user
     name = f"{extractor_prefix('inception')}v3-compat-{digest[:12]}"
-    _register(name, InceptionGrayscaleAware, weights_path=str(path))
+    _register(name, InceptionGrayscaleAware, weights_path=str(path), weights_sha256=digest)
     return Extractor(name, "inception", "2048", None if packaged else "logits_unbiased", digest, INCEPTION_PREPROCESSING)
 
 

@@ -10,19 +10,21 @@ torch.jit.load, and its 376 tensors are mapped one-to-one onto torch-fidelity's 
 The tensors torch-fidelity has and the file lacks are not weights of this network: TF's batch norm has
 no scale (bn.weight = 1), num_batches_tracked is a counter, and the classifier (fc) is absent, so it is
 filled with NaN: any logits read from this network would be NaN, never silently wrong. The converted
-state dict is written to the cache with a sha256 sidecar and read back with weights_only=True.
+state dict is written to the cache with a sha256 sidecar and read back by `verified_state`
+(the sha256, then weights_only=True); torch-fidelity is handed that state dict, never the path (it
+would unpickle it with weights_only=False).
 """
 from __future__ import annotations
 
 import hashlib
 import io
-import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
 
 import torch
 
+from bench.infra.checkpoints import WeightsFileError, read_tensors
 from bench.infra.store import atomic_write_bytes, sha256_bytes
 from bench.spec.errors import BenchError
 
@@ -107,6 +109,29 @@ def convert(torchscript: dict[str, torch.Tensor], fidelity: dict[str, torch.Tens
     return out
 
 
+def no_weights() -> io.BytesIO:
+    """What torch-fidelity's Inception constructor is given to unpickle: our own empty dict, in memory
+    (it calls torch.load on its weights argument; the real weights are loaded by us)."""
+    buffer = io.BytesIO()
+    torch.save({}, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def verified_state(path: str | Path, sha256: str) -> dict[str, torch.Tensor]:
+    """The state dict in `path`, read once as bytes, checked to be the file hashed to `sha256` and
+    loaded with weights_only=True (bench/infra/checkpoints.py: read_tensors)."""
+    blob = Path(path).read_bytes()
+    if sha256_bytes(blob) != sha256:
+        raise InceptionWeightsError(f"{path} changed after it was checked (sha256 {sha256_bytes(blob)[:12]}, "
+                                    f"expected {sha256[:12]}); rerun to check it again")
+    state = read_tensors(blob, str(path))
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsFileError(f"{path} holds a {type(state).__name__}, not a state dict of tensors")
+    return state
+
+
 def fidelity_layout() -> dict[str, torch.Tensor]:
     """Names and shapes of torch-fidelity's inception-v3-compat (randomly initialised, nothing loaded)."""
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
@@ -115,21 +140,22 @@ def fidelity_layout() -> dict[str, torch.Tensor]:
         def load_state_dict(self, state_dict, strict=True, assign=False):  # only the layout is wanted
             return None
 
-    with tempfile.TemporaryDirectory() as tmp:
-        empty = Path(tmp) / "empty.pth"
-        torch.save({}, empty)
-        return Layout("layout", ["2048"], feature_extractor_weights_path=str(empty)).state_dict()
+    return Layout("layout", ["2048"], feature_extractor_weights_path=no_weights()).state_dict()
 
 
 def converted_weights(cache: Path) -> tuple[Path, str]:
     """The packaged Inception as a torch-fidelity state dict in `cache` (converted on first use) and its
-    sha256, checked against the sidecar; a file that fails the check is converted again."""
+    sha256, checked against the sidecar and loaded with weights_only=True; a file that fails either
+    check (corrupt, replaced, a pickle of objects) is converted again, and nothing in it is run."""
     path = cache / "inception" / CONVERTED_NAME
     sidecar = Path(f"{path}.sha256")
     if path.is_file() and sidecar.is_file():
-        digest = sha256_bytes(path.read_bytes())
-        if digest == sidecar.read_text().strip():
+        digest = sidecar.read_text().strip()
+        try:
+            verified_state(path, digest)
             return path, digest
+        except (InceptionWeightsError, WeightsFileError) as err:
+            print(f"converting the packaged Inception again: the cached copy failed its check ({err})")
     with warnings.catch_warnings():  # torch.jit.load's deprecation notice: this one load is all TorchScript does here
         warnings.simplefilter("ignore", FutureWarning)
         scripted = torch.jit.load(str(packaged_file()), map_location="cpu")

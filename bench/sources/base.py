@@ -9,6 +9,7 @@ from typing import Callable
 
 import torch
 
+from bench.infra.checkpoints import WeightsFileError, read_tensors
 from bench.spec.errors import BenchError
 from bench.spec.registry import Registry
 from bench.spec.sections import ModelSpec, NetSpec
@@ -66,10 +67,12 @@ def existing_file(path: str, field: str) -> Path:
 def load_strict(net: torch.nn.Module, path: Path) -> torch.nn.Module:
     """Load a state dict (tensors only: weights_only) into `net`, refusing missing or unexpected keys."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise SourceError(f"{path} is not a loadable state dict ({err})") from err
+        state = read_tensors(path)
+    except WeightsFileError as err:
+        raise SourceError(str(err)) from None
     state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise SourceError(f"{path} holds a {type(state).__name__}, not a state dict of tensors (name -> tensor)")
     own = net.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)

@@ -1,6 +1,8 @@
 """The `diffusers` model source: a class-conditional UNet2DModel, or a DiTTransformer2DModel sampled in
 the latent space of its AutoencoderKL and decoded before features. Both come from folders written by
-`save_pretrained` (config.json + weights) that the user names, loaded with local_files_only=True.
+`save_pretrained` (config.json + weights) that the user names: the class is built from config.json
+(`from_config`) and the weights are read by us (safetensors, or a .bin with weights_only=True:
+bench/infra/checkpoints.py) and loaded strictly; diffusers is never given a path to unpickle.
 
 Both are eps-models on a discrete schedule (DiT: linear betas, 1000 steps; learned sigma: the first half
 of the output channels is eps). DiT's class table has one more row, the null label (= num_classes), the
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from bench.infra.checkpoints import WeightsFileError, read_tensors
 from bench.sources.base import LoadedModel, Source, SourceError, register_source
 from bench.sources.noise import SCHEDULES, DiscreteEpsModel, DiscreteTimesteps
 from bench.spec.sections import ModelSpec, NetSpec
@@ -69,19 +72,48 @@ class LatentDecoder(torch.nn.Module):
         return self.vae.decode(latents / self.scale).sample
 
 
+WEIGHTS = "diffusion_pytorch_model"
+
+
+def folder_state(folder: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a save_pretrained folder: one weights file, or the shards its index names."""
+    for suffix in (".safetensors", ".bin"):
+        index = folder / f"{WEIGHTS}{suffix}.index.json"
+        if index.is_file():
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            return {k: v for shard in shards for k, v in read_tensors(folder / Path(shard).name).items()}
+        if (folder / f"{WEIGHTS}{suffix}").is_file():
+            return read_tensors(folder / f"{WEIGHTS}{suffix}")
+    raise SourceError(f"{folder} has no {WEIGHTS}.safetensors or .bin; name the folder that save_pretrained wrote")
+
+
+def from_folder(cls: type, folder: str) -> torch.nn.Module:
+    """An instance of the diffusers class `cls` built from `folder`'s config.json, its weights loaded
+    strictly from the tensors we read."""
+    folder_path = Path(folder).expanduser()
+    config = json.loads((folder_path / "config.json").read_text())
+    model = cls.from_config(config)
+    try:
+        state = folder_state(folder_path)
+        model.load_state_dict(state, strict=True)
+    except WeightsFileError as err:
+        raise SourceError(str(err)) from None
+    except (RuntimeError, KeyError, ValueError) as err:
+        raise SourceError(f"the weights in {folder} do not fit its config.json: {str(err).splitlines()[0]}") from None
+    return model.eval().requires_grad_(False)
+
+
 def load_folders(path: str, vae_path: str, device: str) -> tuple[torch.nn.Module, torch.nn.Module | None, dict]:
     """The model (and for latent models its decoder) from local folders, and the model's config."""
     diffusers = diffusers_module()
     config = model_config(path)
     if is_latent(config) and not vae_path:
         raise SourceError("a DiT samples latents: name its AutoencoderKL folder with model.vae_path")
-    try:
-        model = getattr(diffusers, config["_class_name"]).from_pretrained(path, local_files_only=True)
-        decoder = (LatentDecoder(diffusers.AutoencoderKL.from_pretrained(vae_path, local_files_only=True))
-                   if is_latent(config) else None)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise SourceError(f"diffusers could not load {path!r} / {vae_path!r}: {err}") from err
-    return DiffusersEps(model.eval().requires_grad_(False)).to(device), decoder, config
+    if is_latent(config) and not (Path(vae_path).expanduser() / "config.json").is_file():
+        raise SourceError(f"model.vae_path={vae_path!r} is not a diffusers folder (no config.json)")
+    model = from_folder(getattr(diffusers, config["_class_name"]), path)
+    decoder = LatentDecoder(from_folder(diffusers.AutoencoderKL, vae_path)) if is_latent(config) else None
+    return DiffusersEps(model).to(device), decoder, config
 
 
 def _check_diffusers(spec: ModelSpec, num_classes: int) -> None:
