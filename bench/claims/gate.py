@@ -15,13 +15,13 @@ practical size per metric and the command that measured it.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bench.infra.store import read_replicates
+from bench.spec.errors import BenchError
 from bench.stats.intervals import paired_interval
 
 REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"
@@ -64,18 +64,43 @@ def suite_replicates(table: pd.DataFrame, suite_dir: Path) -> dict[str, np.ndarr
     return out
 
 
+class BaselineError(BenchError, ValueError):
+    """A suite's baseline files are missing or unreadable; the message names the file and the repair."""
+
+
+def read_baseline(suite: str, results: Path = REPO_RESULTS) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
+    """baseline.csv, tolerances.csv and the baseline's replicates of `suite`, each checked before it is
+    trusted (the gate runs them only after a fresh run, so this is called before any cell is run)."""
+    folder = results / suite
+    repair = f"create or repair them with: python -m bench.regression --suite {suite}"
+    tables = {}
+    for name, columns in (("baseline.csv", {"cell"}), ("tolerances.csv", {"metric", "practical_size"})):
+        path = folder / name
+        if not path.is_file():
+            raise BaselineError(f"no baseline file {path}; {repair}")
+        try:
+            tables[name] = pd.read_csv(path)
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+            raise BaselineError(f"{path} is not a readable CSV ({type(err).__name__}); {repair}") from None
+        if not columns <= set(tables[name].columns) or tables[name].empty:
+            raise BaselineError(f"{path} lacks its columns {sorted(columns)} or rows; {repair}")
+    sizes = pd.to_numeric(tables["tolerances.csv"].practical_size, errors="coerce")
+    if not (np.isfinite(sizes) & (sizes > 0)).all():
+        raise BaselineError(f"{folder / 'tolerances.csv'}: every practical_size must be a finite number > 0; {repair}")
+    replicates = {}
+    if (folder / BASELINE_REPLICATES).exists():
+        try:
+            with np.load(folder / BASELINE_REPLICATES, allow_pickle=False) as stored:
+                replicates = {key: stored[key] for key in stored.files}
+        except Exception as err:
+            raise BaselineError(f"{folder / BASELINE_REPLICATES} is not a readable .npz ({type(err).__name__}); {repair}") from None
+    return tables["baseline.csv"], tables["tolerances.csv"], replicates
+
+
 def check_against_baseline(suite: str, current: pd.DataFrame, suite_dir: Path, results: Path = REPO_RESULTS) -> int:
     folder = results / suite
-    if not (folder / "baseline.csv").exists():
-        print(f"error: no baseline at {folder / 'baseline.csv'}; create it with "
-              f"python -m bench.regression --suite {suite}", file=sys.stderr)
-        return 2
-    baseline_replicates = {}
-    if (folder / BASELINE_REPLICATES).exists():
-        with np.load(folder / BASELINE_REPLICATES) as stored:
-            baseline_replicates = {key: stored[key] for key in stored.files}
-    report = compare(current, pd.read_csv(folder / "baseline.csv"), pd.read_csv(folder / "tolerances.csv"),
-                     suite_replicates(current, suite_dir), baseline_replicates)
+    baseline, tolerances, baseline_replicates = read_baseline(suite, results)
+    report = compare(current, baseline, tolerances, suite_replicates(current, suite_dir), baseline_replicates)
     bad = report[report.regressed]
     if len(bad):
         print(f"REGRESSION: {len(bad)} of {len(report)} checks changed by more than their practical size, "

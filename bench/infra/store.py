@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -158,12 +159,58 @@ def write_replicates(path: str | os.PathLike, replicates: dict[str, np.ndarray])
 
 
 def read_replicates(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The replicates of a finished cell ({} for a cell scored before intervals existed)."""
+    """The replicates of a finished cell ({} for a cell scored before intervals existed), each a 1-d
+    float array; a file that is not that is a CorruptFileError naming it (never unpickled)."""
     path = Path(run_dir) / REPLICATES_FILE
     if not path.exists():
         return {}
-    with np.load(path) as stored:
-        return {key: stored[key] for key in stored.files}
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            replicates = {key: stored[key] for key in stored.files}
+    except Exception as err:
+        raise CorruptFileError(f"{path} is not a readable .npz of replicates ({type(err).__name__})") from None
+    bad = [k for k, v in replicates.items() if v.ndim != 1 or v.dtype.kind != "f"]
+    if bad:
+        raise CorruptFileError(f"{path}: {', '.join(bad)} are not 1-d float arrays of replicates")
+    return replicates
+
+
+RUN_FILES = ("metrics.json", "spec.json", "env.json")
+
+
+def run_problem(run_dir: str | os.PathLike) -> str | None:
+    """Why a cell's folder is not a finished cell (None when it is): each of RUN_FILES present and a
+    JSON object, metrics with its run id, spec hash and FID, spec.json a valid spec whose hash is
+    metrics.json's, and the replicates (when present) readable."""
+    from bench.spec.errors import SpecError
+    from bench.spec.hashing import from_dict, stable_hash
+    from bench.spec.sections import RunSpec
+    run_dir = Path(run_dir)
+    stored = {}
+    for name in RUN_FILES:
+        try:
+            stored[name] = read_json(run_dir / name)
+        except FileNotFoundError:
+            return f"{name} is missing"
+        except (ValueError, UnicodeDecodeError, IsADirectoryError):
+            return f"{name} is not JSON (truncated or corrupt)"
+        if not isinstance(stored[name], dict):
+            return f"{name} holds a {type(stored[name]).__name__}, not a JSON object"
+    metrics = stored["metrics.json"]
+    if not (isinstance(metrics.get("run_id"), str) and isinstance(metrics.get("spec_hash"), str)
+            and isinstance(metrics.get("fid"), (int, float))):
+        return "metrics.json lacks its run_id, spec_hash or fid"
+    try:
+        spec_hash = stable_hash(from_dict(RunSpec, stored["spec.json"]))
+    except (SpecError, TypeError, ValueError, AttributeError) as err:
+        return f"spec.json is not a valid spec ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+    if spec_hash != metrics["spec_hash"]:
+        return f"spec.json (hash {spec_hash}) is not the spec metrics.json was computed for ({metrics['spec_hash']})"
+    try:
+        read_replicates(run_dir)
+    except CorruptFileError as err:
+        return str(err).replace(str(run_dir / REPLICATES_FILE), REPLICATES_FILE)
+    return None
 
 
 def results_folder(path: str | os.PathLike) -> Path:
@@ -175,10 +222,17 @@ def results_folder(path: str | os.PathLike) -> Path:
 
 
 def load_runs(*suite_dirs: Path) -> pd.DataFrame:
-    """One row per finished cell (metrics.json + spec.json), merged over folders (e.g. shards)."""
+    """One row per finished cell (metrics.json + spec.json), merged over folders (e.g. shards). A cell
+    whose files fail `run_problem` is left out, named on stderr with the command that recomputes it."""
     rows = {}
     for suite_dir in suite_dirs:
         for metrics_path in sorted((Path(suite_dir) / "runs").glob("*/metrics.json")):
+            problem = run_problem(metrics_path.parent)
+            if problem:
+                cell = metrics_path.parent.name.rpartition("-")[0] or metrics_path.parent.name
+                print(f"note: leaving out {metrics_path.parent}: {problem}; recompute it with: python -m bench.run "
+                      f"--suite {Path(suite_dir).name} --only '{cell}'", file=sys.stderr)
+                continue
             metrics = {key: value for key, value in read_json(metrics_path).items() if not isinstance(value, list)}
             spec = read_json(metrics_path.parent / "spec.json")
             params = dict(spec["guidance"]["params"])

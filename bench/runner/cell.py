@@ -6,6 +6,7 @@ gathered features and writes the files."""
 from __future__ import annotations
 
 import io
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from bench.infra.envinfo import environment
 from bench.infra.grids import save_grid
 from bench.infra.stages import Stopwatch, metrics_key, sampling_key
 from bench.infra.store import (REPLICATES_FILE, atomic_write_bytes, atomic_write_json, cache_root, read_json,
-                               read_replicates, write_replicates)
+                               read_replicates, run_problem, write_replicates)
 from bench.report.table import cell_columns
 from bench.runner.models import decoded, train_models, write_classifier_accuracy
 from bench.sampling.cell import sample_cell
@@ -133,12 +134,15 @@ def combine_timings(per_rank: list[dict], extract_seconds: list[float]) -> dict:
 
 
 def finished_metrics(cell: Cell, run_dir: Path) -> dict | None:
-    """The cell's metrics if it finished for exactly this spec, else None."""
-    path = run_dir / "metrics.json"
-    if not path.exists():
+    """The cell's metrics if it finished for exactly this spec with every file whole (run_problem),
+    else None: the cell is computed (again), which rewrites every file."""
+    if not (run_dir / "metrics.json").exists():
         return None
-    try:
-        metrics = read_json(path)
-    except ValueError:
-        return None
-    return metrics if metrics.get("spec_hash") == stable_hash(cell.spec) else None
+    problem = run_problem(run_dir)
+    if problem is None:
+        metrics = read_json(run_dir / "metrics.json")
+        if metrics["spec_hash"] == stable_hash(cell.spec):
+            return metrics
+        problem = "it was computed for another spec"
+    print(f"recomputing {cell.name} ({run_dir}): {problem}", file=sys.stderr)
+    return None

@@ -16,7 +16,8 @@ from bench.infra.store import (REPLICATES_FILE, ResultsError, atomic_write_json,
                                results_folder, write_replicates)
 from bench.runner.cell import Say, finished_metrics, load_inputs, scoring_key
 from bench.runner.suite import flush_ledger
-from bench.runner.validate import validate_cells
+from bench.runner.validate import check_named_files, validate_cells
+from bench.spec.names import check_plain_name
 from bench.suites.cells import Cell
 
 
@@ -26,6 +27,23 @@ def _lacks_intervals(cell: Cell, run_dir: Path, without_inception: bool) -> bool
     return not replicates or (wants_inception and "fid_inception" not in replicates)
 
 
+def stored_samples(run_dir: Path, suite: str, cell: Cell) -> tuple[torch.Tensor, torch.Tensor]:
+    """A finished cell's samples.npz (uint8 images, int labels), or a ResultsError naming the file and
+    the command that recomputes the cell."""
+    path = run_dir / "samples.npz"
+    repair = f"recompute the cell: python -m bench.run --suite {suite} --only '{cell.name}' --force"
+    try:
+        with np.load(path, allow_pickle=False) as samples:
+            images, labels = samples["images"], samples["labels"]
+    except FileNotFoundError:
+        raise ResultsError(f"{path} is missing (samples are kept only where the cell ran); {repair}") from None
+    except Exception as err:
+        raise ResultsError(f"{path} is not a readable .npz of images and labels ({type(err).__name__}); {repair}") from None
+    if images.dtype != np.uint8 or images.ndim != 4 or labels.shape != (len(images),):
+        raise ResultsError(f"{path} does not hold (N, C, H, W) uint8 images and N labels; {repair}")
+    return torch.from_numpy(images), torch.from_numpy(labels)
+
+
 def rescore_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results", *, device: str | None = None,
                   force: bool = False, without_inception: bool = False, inception_weights: str | None = None,
                   say: Say | None = None, watch: Stopwatch | None = None) -> int:
@@ -33,9 +51,10 @@ def rescore_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results"
     extracted again from the stored samples and scored; the point metrics must come out as stored.
     Cells with all their intervals are skipped unless `force`; `without_inception` leaves the Inception
     FID's interval (the slow part) for a later rescore. Returns how many cells were rescored."""
-    suite_dir = results_folder(out) / suite
+    suite_dir = results_folder(out) / check_plain_name(suite, "suite")
     device = device or default_device()
     validate_cells(cells)
+    check_named_files(inception_weights)
     watch = watch or Stopwatch(device)
     try:
         extractors = load_inputs(cells, watch, inception_weights, device, without_inception)
@@ -48,8 +67,7 @@ def rescore_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results"
     for i, cell in enumerate(todo, 1):
         run_dir = suite_dir / "runs" / cell.run_id
         stored = read_json(run_dir / "metrics.json")
-        with np.load(run_dir / "samples.npz") as samples:
-            images, labels = torch.from_numpy(samples["images"]), torch.from_numpy(samples["labels"])
+        images, labels = stored_samples(run_dir, suite, cell)
         cell_extractors_ = extractors[(cell.spec.data, cell.spec.eval)]
         t0 = time.perf_counter()
         feats = sample_features(cell_extractors_, images, device, watch)

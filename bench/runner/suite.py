@@ -20,8 +20,9 @@ from bench.infra.stages import LEDGER, Stopwatch
 from bench.infra.store import CellLock, atomic_write_json, results_folder
 from bench.runner.cell import Say, finished_metrics, load_inputs, run_cell
 from bench.runner.fast import fast_cells
-from bench.runner.validate import validate_cells
+from bench.runner.validate import check_destination, check_named_files, validate_cells
 from bench.spec.hashing import to_dict
+from bench.spec.names import check_plain_name
 from bench.suites.cells import Cell, select_cells
 
 
@@ -32,9 +33,11 @@ def run_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results", *,
     metrics, one row per cell in the given order. `say` receives one line per cell (default: print on
     rank 0). Raises a BenchError subclass on anything the user can fix; finished cells are kept.
     Each stage's time is appended to <out>/<suite>/stages.jsonl as it is measured (bench/infra/stages.py)."""
-    suite_dir = results_folder(out) / suite
+    suite_dir = results_folder(out) / check_plain_name(suite, "suite")
     device = device or default_device()
     validate_cells(cells)
+    check_named_files(inception_weights)
+    distributed.on_main(lambda: check_destination(suite_dir))
     watch = watch or Stopwatch(device)
     try:
         extractors = load_inputs(cells, watch, inception_weights, device)

@@ -2,15 +2,17 @@
 writing anything (so --dry-run uses it too)."""
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 from bench.data.datasets import DATASETS, DatasetError, nominal_shape
-from bench.evaluation.features import FEATURES
+from bench.evaluation.features import FEATURES, inception_weights_path
 from bench.evaluation.metrics import check_sample_count
 from bench.guidance import make_guidance, stub_context
 from bench.sources import check_source
+from bench.infra.store import ResultsError, results_folder
 from bench.spec.errors import SpecError
 from bench.suites.cells import Cell
 
@@ -39,3 +41,24 @@ def validate_cells(cells: Sequence[Cell]) -> None:
         kind = FEATURES[spec.eval.features]
         if kind.full_rank:
             check_sample_count(spec.sample.num_samples, kind.feature_dim)
+
+
+def check_destination(suite_dir: Path) -> None:
+    """The results folder can be written (created if missing): proven by writing and removing a probe
+    file before any work, so a read-only or full filesystem stops the run before its first cell."""
+    results_folder(suite_dir.parent)
+    probe = suite_dir / f".write-probe-{os.getpid()}"
+    try:
+        suite_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ResultsError(f"cannot write results to {suite_dir} ({err.strerror or type(err).__name__}); "
+                           "name a writable folder with --out (or out= in Python)") from None
+
+
+def check_named_files(inception_weights: str | None) -> None:
+    """A weights file the user named is checked whether or not a cell uses it: a typo is an error,
+    not something silently ignored."""
+    if inception_weights or os.environ.get("BENCH_INCEPTION_WEIGHTS"):
+        inception_weights_path(inception_weights)

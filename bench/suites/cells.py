@@ -12,7 +12,9 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from bench.spec.errors import BenchError
+from bench.spec.errors import SpecError
 from bench.spec.hashing import stable_hash
+from bench.spec.names import check_plain_name
 from bench.spec.overrides import apply_overrides, parse_overrides
 from bench.spec.registry import Registry
 from bench.spec.sections import GuidanceSpec, RunSpec
@@ -20,8 +22,14 @@ from bench.spec.sections import GuidanceSpec, RunSpec
 
 @dataclass(frozen=True)
 class Cell:
+    """A named spec; the name is a plain name (bench/spec/names.py), as it names the cell's folder."""
     name: str
     spec: RunSpec
+
+    def __post_init__(self):
+        check_plain_name(self.name, "cell")
+        if not isinstance(self.spec, RunSpec):
+            raise SpecError(f"cell {self.name}: spec must be a RunSpec, got {type(self.spec).__name__}")
 
     @property
     def run_id(self) -> str:
@@ -33,6 +41,9 @@ class Suite:
     name: str
     description: str
     build: Callable[[], list[Cell]]
+
+    def __post_init__(self):
+        check_plain_name(self.name, "suite")
 
 
 SUITES: Registry[Suite] = Registry("suite", "suites")
@@ -60,13 +71,70 @@ def parse_shard(text: str) -> tuple[int, int]:
     return shard, shards
 
 
+def _param(name: str) -> Callable[[RunSpec], object]:
+    return lambda spec: dict(spec.guidance.params).get(name)
+
+
+# The spec fields a cell name spells out, one "_"-separated segment each (cfg_p0.1_w0.5_T32)
+NAME_SEGMENTS: dict[str, Callable[[RunSpec], object]] = {
+    "T": lambda spec: spec.sample.steps, "p": lambda spec: spec.train.p_uncond, "seed": lambda spec: spec.sample.seed,
+    "w": _param("w"), "s": _param("scale")}
+
+
+def _segment(prefix: str, value: object) -> str | None:
+    return f"{prefix}{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _method_segment(spec: RunSpec) -> str:
+    """How a name spells the guidance method (classifier guidance: clf-noisy or clf-clean)."""
+    if spec.guidance.method == "classifier":
+        return "clf-noisy" if spec.classifier.noise_aware else "clf-clean"
+    return spec.guidance.method
+
+
+def renamed(cell: Cell, spec: RunSpec) -> Cell:
+    """`cell` with `spec`, its name's segments that spell a field (NAME_SEGMENTS, and the method)
+    rewritten to the new spec's values, so that an override never runs a cell under a name that
+    describes another spec; an override the name cannot follow is refused."""
+    segments = cell.name.split("_")
+    old_method, new_method = _method_segment(cell.spec), _method_segment(spec)
+    if old_method != new_method:
+        spelled = [i for i, seg in enumerate(segments) if seg in (old_method, cell.spec.guidance.method, "clf")]
+        if not spelled:
+            raise SelectionError(f"cell {cell.name}: the override makes its guidance {new_method}, which its name "
+                                 "does not spell; select cells of that method instead (--list, --only)")
+        segments[spelled[0]] = new_method
+    for prefix, field in NAME_SEGMENTS.items():
+        old, new = _segment(prefix, field(cell.spec)), _segment(prefix, field(spec))
+        if old is not None and old != new and old in segments:
+            if new is None:
+                raise SelectionError(f"cell {cell.name}: after the override its spec has no {prefix!r} value, "
+                                     f"which its name spells ({old}); override guidance.params with one")
+            segments = [new if seg == old else seg for seg in segments]
+    return Cell("_".join(segments), spec)
+
+
+def unique_names(cells: list[Cell]) -> list[Cell]:
+    """The cells with exact repeats (one name, one spec) dropped; one name for two specs is an error."""
+    seen: dict[str, Cell] = {}
+    for cell in cells:
+        if cell.name in seen and seen[cell.name].spec != cell.spec:
+            raise SelectionError(f"two different specs are named {cell.name} in one selection (hashes "
+                                 f"{stable_hash(seen[cell.name].spec, 8)} and {stable_hash(cell.spec, 8)}); "
+                                 "name each cell after what differs")
+        seen.setdefault(cell.name, cell)
+    return list(seen.values())
+
+
 def select_cells(suite: str, *, only: str = "*", overrides: Sequence[str] = (), shard: str = "1/1") -> list[Cell]:
     """The cells of `suite` whose names match the `only` glob, with the KEY=VALUE overrides applied
-    (every spec checks its ranges as it is built), then the I-th of N round-robin shards."""
+    (every spec checks its ranges as it is built; names follow, `renamed`), cells made identical by an
+    override kept once, then the I-th of N round-robin shards."""
     chosen = SUITES[suite]
     parsed = parse_overrides(list(overrides))
     index, count = parse_shard(shard)
-    cells = [Cell(c.name, apply_overrides(c.spec, parsed)) for c in chosen.build() if fnmatch.fnmatch(c.name, only)]
+    cells = unique_names([renamed(c, apply_overrides(c.spec, parsed)) for c in chosen.build()
+                          if fnmatch.fnmatch(c.name, only)])
     if not cells:
         raise SelectionError(f"no cell of suite {chosen.name} matches --only {only!r}")
     if index > len(cells):
