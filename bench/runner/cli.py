@@ -16,6 +16,8 @@ from pathlib import Path
 from bench.spec.errors import BenchError
 from bench.suites.cells import SUITES, select_cells
 
+LONG_RUN_HOURS = 24
+
 SUMMARY_COLUMNS = ["cell", "fid", "fid_cleanfid", "is_mean", "class_accuracy", "gap_confidence", "images_per_second"]
 
 
@@ -62,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "each cell's spec, so fast and fp32 runs never mix; features stay fp32")
     parser.add_argument("--inception-weights", help="Inception weights file for eval.features=inception "
                                                     "(or set $BENCH_INCEPTION_WEIGHTS)")
+    parser.add_argument("--yes", action="store_true",
+                        help=f"start a run that the plan (--dry-run) prices at more than {LONG_RUN_HOURS} hours "
+                             "(without it such a run is refused before any work)")
     parser.add_argument("--no-report", action="store_true", help="skip table.csv, figures and report.md")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bars or stage lines (bars are drawn only on a terminal anyway)")
@@ -78,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.suite:
         parser.error("--suite NAME is required (or --list)")
-    if not args.resolve > 0:
-        parser.error(f"--resolve {args.resolve:g}: give the FID difference to resolve, a number > 0 such as 0.1")
+    if not 0 < args.resolve < float("inf"):
+        parser.error(f"--resolve {args.resolve:g}: give the FID difference to resolve, a finite number > 0 such as 0.1")
     try:
         select_cells(args.suite, only=args.only, overrides=args.set, shard=args.shard)  # ranges, before torch loads
         return run(args)
@@ -97,6 +102,22 @@ def build_report(args: argparse.Namespace, watch) -> int:
         figures = build(args.suite, Path(args.out))
     flush_ledger(watch, suite_dir)
     return len(figures)
+
+
+class LongRunError(BenchError, RuntimeError):
+    """A run the plan prices at more than LONG_RUN_HOURS, started without --yes."""
+
+
+def refuse_long_runs(cells, device: str, args: argparse.Namespace) -> None:
+    """The plan's estimate of the work still to do (bench/runner/plan.py, the numbers --dry-run
+    prints); above LONG_RUN_HOURS the run needs --yes. Stages no run here has measured count as 0,
+    so the estimate is a lower bound."""
+    from bench.runner.plan import STAGE_COLUMNS, plan
+    table = plan(cells, device, args.out, args.suite, force=args.force or args.check)
+    hours = float(table[STAGE_COLUMNS].sum(skipna=True).sum()) / 3600
+    if hours > LONG_RUN_HOURS:
+        raise LongRunError(f"the plan prices this run at more than {hours:,.0f} h on {device} (see --dry-run); "
+                           f"pass --yes to start it, or shrink it (--only, --shard, --set sample.num_samples=...)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,9 +152,14 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_report:
             build_report(args, watch)
         return 0
+    if args.check:
+        from bench.claims.gate import read_baseline
+        read_baseline(args.suite)  # a missing or broken baseline stops the run before its cells
     device = distributed.init(device)
     watch = Stopwatch(device)
     try:
+        if not args.yes:
+            distributed.on_main(lambda: refuse_long_runs(cells, device, args))
         start = time.perf_counter()
         table = run_cells(args.suite, cells, args.out, device=device, force=args.force or args.check,
                           quiet=args.quiet, inception_weights=args.inception_weights, watch=watch)

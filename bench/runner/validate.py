@@ -2,6 +2,7 @@
 writing anything (so --dry-run uses it too)."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +42,26 @@ def validate_cells(cells: Sequence[Cell]) -> None:
         kind = FEATURES[spec.eval.features]
         if kind.full_rank:
             check_sample_count(spec.sample.num_samples, kind.feature_dim)
+        check_sample_memory(spec.sample.num_samples, nominal_shape(spec.data))
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine (0 where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_sample_memory(num_samples: int, shape: tuple[int, ...]) -> None:
+    """A cell's samples are held in memory as uint8 (and as model-range floats while a batch is
+    decoded), so those that do not fit in half of this machine's memory are refused up front."""
+    need, have = num_samples * math.prod(shape), memory_bytes()
+    if have and need > have // 2:
+        fits = max(1, have // 2 // math.prod(shape))
+        raise SpecError(f"sample.num_samples={num_samples:,} images of shape {'x'.join(map(str, shape))} need "
+                        f"{need / 2**30:,.1f} GiB held in memory, more than half of this machine's "
+                        f"{have / 2**30:,.1f} GiB; use at most {fits:,} per cell (split seeds over cells with sample.seed)")
 
 
 def check_destination(suite_dir: Path) -> None:

@@ -25,11 +25,15 @@ def is_int(v: Any) -> bool:
 def is_real(v: Any) -> bool:
     return (is_int(v) or isinstance(v, float)) and math.isfinite(v)
 
-def count(minimum: int = 1) -> Rule:
-    return Rule(f"an integer >= {minimum}", lambda v: is_int(v) and v >= minimum)
+MAX_COUNT = 10 ** 9  # no count the harness takes (steps, samples, seeds) is honoured beyond this
+MAX_PARAMETER = 1e6  # guidance parameters beyond this overflow float32 arithmetic in the guided update
 
-def multiple_of(step: int) -> Rule:
-    return Rule(f"a positive multiple of {step}", lambda v: is_int(v) and v >= step and v % step == 0)
+def count(minimum: int = 1, maximum: int = MAX_COUNT) -> Rule:
+    return Rule(f"an integer in [{minimum}, {maximum:,}]", lambda v: is_int(v) and minimum <= v <= maximum)
+
+def multiple_of(step: int, maximum: int = 4096) -> Rule:
+    return Rule(f"a positive multiple of {step} up to {maximum}",
+                lambda v: is_int(v) and step <= v <= maximum and v % step == 0)
 
 def interval(low: float, high: float, *, high_open: bool = False) -> Rule:
     bracket = ")" if high_open else "]"
@@ -52,8 +56,19 @@ def int_tuple(minimum: int, *, nonempty: bool) -> Rule:
     return Rule(words, lambda v: isinstance(v, tuple) and (bool(v) or not nonempty)
                 and all(is_int(x) and x >= minimum for x in v))
 
-PAIRS = Rule("a JSON object of parameters such as {\"w\": 0.3}",
-             lambda v: isinstance(v, tuple) and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in v))
+def bounded_values(v: Any) -> bool:
+    """Every number in a (nested) parameter value finite and within +-MAX_PARAMETER."""
+    if isinstance(v, bool) or isinstance(v, str):
+        return True
+    if isinstance(v, (int, float)):
+        return is_real(v) and abs(v) <= MAX_PARAMETER
+    if isinstance(v, tuple):
+        return all(bounded_values(x) for x in v)
+    return v is None
+
+PAIRS = Rule(f"a JSON object of parameters such as {{\"w\": 0.3}}, every number finite and within +-{MAX_PARAMETER:g}",
+             lambda v: isinstance(v, tuple) and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
+                                                    and bounded_values(p[1]) for p in v))
 
 def spec_field(default: Any, rule: Rule, *, later: bool = False, hashed_as: dict[str, str] | None = None) -> Any:
     """A field with its valid values. `later` marks fields added after results were stored: such

@@ -20,6 +20,9 @@ from bench.spec.errors import SpecError
 from bench.spec.rules import (FLAG, NAME, PAIRS, POSITIVE, TEXT, Rule, Validated, count, int_tuple, interval, is_int,
                               multiple_of, one_of, spec_field)
 
+MAX_BATCH = 4096  # images per forward pass
+MAX_SAMPLES = 10 ** 7  # samples of one cell; they are held in memory (uint8) for scoring
+
 # Fixed sets of the spec (open sets, such as datasets and guidance methods, are registries).
 SAMPLERS = ("ancestral", "ddim")
 PRECISIONS = ("fp32", "bf16")
@@ -38,7 +41,7 @@ class DataSpec(Validated):
     name: str = spec_field("digits", NAME, hashed_as=RENAMED_DATASETS)  # a registered dataset (bench/data/datasets.py)
     root: str = spec_field("", TEXT)
     # Images are resized (bilinear, antialiased) to this side length; 0 keeps the native size.
-    size: int = spec_field(0, count(0))
+    size: int = spec_field(0, count(0, 4096))
     label_base: int = spec_field(1, count(0))  # npz only: the smallest label in the files (downsampled ImageNet: 1)
     num_classes: int = spec_field(0, count(0))  # npz only: 0 infers it from the largest label
     grayscale: bool = spec_field(False, FLAG)  # folder only: load images as one channel
@@ -69,7 +72,7 @@ class TrainSpec(Validated):
     SECTION: ClassVar[str] = "train"
     p_uncond: float = spec_field(0.2, interval(0, 1))
     steps: int = spec_field(1500, count(1))
-    batch_size: int = spec_field(128, count(1))
+    batch_size: int = spec_field(128, count(1, MAX_BATCH))
     lr: float = spec_field(2e-3, POSITIVE)
     ema_decay: float = spec_field(0.995, interval(0, 1, high_open=True))
     grad_clip: float = spec_field(1.0, POSITIVE)
@@ -91,7 +94,7 @@ class ClassifierSpec(Validated):
     # channels of the first stage; stages are width x (1, 2, 4, 8), each GroupNorm has 8 groups
     width: int = spec_field(32, multiple_of(8))
     steps: int = spec_field(800, count(1))
-    batch_size: int = spec_field(128, count(1))
+    batch_size: int = spec_field(128, count(1, MAX_BATCH))
     lr: float = spec_field(2e-3, POSITIVE)
     seed: int = spec_field(7, count(0))
 
@@ -104,9 +107,9 @@ class SampleSpec(Validated):
     steps: int = spec_field(64, count(1))
     v: float = spec_field(0.3, interval(0, 1))
     clip_x: bool = spec_field(True, FLAG)  # clip x_hat to the data range [-1, 1] at every step
-    num_samples: int = spec_field(256, count(1))
+    num_samples: int = spec_field(256, count(1, MAX_SAMPLES))
     seed: int = spec_field(0, count(0))  # sample i uses seed + i for its label and all its noise
-    batch_size: int = spec_field(256, count(1))
+    batch_size: int = spec_field(256, count(1, MAX_BATCH))
     # The fast path (bench/models/fastpath.py), added after results were stored.
     precision: str = spec_field("fp32", one_of(*PRECISIONS), later=True)  # autocast dtype of the network only
     channels_last: bool = spec_field(False, FLAG, later=True)
@@ -136,7 +139,7 @@ class EvalSpec(Validated):
     # bootstrap draws behind every interval (bench/stats/bootstrap.py; their coverage: tests/stats/test_bootstrap.py,
     # their Monte Carlo error beside the intervals' width: results/mnist/notes.md); resample the reference
     # split too (slow for 2048-d features)
-    bootstrap: int = spec_field(200, count(50), later=True)
+    bootstrap: int = spec_field(200, count(50, 100_000), later=True)
     bootstrap_reference: bool = spec_field(False, FLAG, later=True)
     # extraction with the fast path (bench/evaluation/features.py: channels_last, inference mode, bf16 autocast
     # where native); opt-in, because its FID change against fp32 features (bench.perf --features) is
