@@ -10,13 +10,24 @@ from pathlib import Path
 PACKAGES = ("torch", "torchvision", "timm", "torch-fidelity", "clean-fid", "numpy", "scipy", "pandas")
 
 
+CODE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the bench package that is running
+
+
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(CODE_ROOT), *args], capture_output=True, text=True, timeout=5)
+
+
 def _git_commit() -> str:
-    """HEAD (+dirty); where the code was copied without its .git, $BENCH_GIT_COMMIT if set."""
+    """HEAD (+dirty) of the repository that holds the running code (not of the current directory);
+    where the code is not in its own repository (installed, or copied without .git),
+    $BENCH_GIT_COMMIT if set, else "unknown"."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
-        if out.returncode == 0:
-            return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+        top = _git("rev-parse", "--show-toplevel")
+        if top.returncode == 0 and Path(top.stdout.strip()).resolve() == CODE_ROOT:
+            head = _git("rev-parse", "HEAD")
+            dirty = _git("status", "--porcelain", "--untracked-files=no")
+            if head.returncode == 0:
+                return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.TimeoutExpired):
         pass
     return os.environ.get("BENCH_GIT_COMMIT", "unknown")

@@ -118,8 +118,8 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 class CellLock:
-    """An advisory lock (flock) on one cell of a results folder, so that concurrent runners into the
-    same folder never compute the same cell at once. The kernel drops it when the process dies,
+    """An advisory lock (flock) on one cell of a results folder (or one model in the cache), so that
+    concurrent runners never compute the same cell (or train the same model) at once. The kernel drops it when the process dies,
     SIGKILL included, so a killed run never leaves a stale lock. Without fcntl (Windows) it
     always succeeds, and per-file atomic writes still keep every file whole."""
 

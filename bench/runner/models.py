@@ -2,8 +2,11 @@
 from the cache, or the pretrained pieces of its model source; each timed as stage "train"."""
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import torch
@@ -12,7 +15,7 @@ from bench.data.datasets import load_dataset
 from bench.guidance import method_needs
 from bench.infra import distributed
 from bench.infra.stages import Stopwatch, train_key
-from bench.infra.store import atomic_write_bytes, cache_root
+from bench.infra.store import CellLock, atomic_write_bytes, cache_root
 from bench.models.train import model_id, model_path, train_diffusion
 from bench.sources import check_source, load_model
 from bench.sources.classifier import NOISY_CLASSIFIER
@@ -33,12 +36,28 @@ class CellModels:
     decode: torch.nn.Module | None = None
 
 
+@contextmanager
+def training_claim(checkpoint: Path) -> Iterator[None]:
+    """Hold the model's training lock (beside its checkpoint in the cache) while it is trained or
+    loaded, as cells are claimed: a second runner on a cold cache waits for the first's checkpoint
+    and loads it instead of training the same model again. Rank 0 holds it for its job (the other
+    ranks wait for rank 0 at training's first collective)."""
+    lock = CellLock(checkpoint.parent / "train.lock")
+    if distributed.is_main() and not lock.acquire(wait=False):
+        print(f"another runner is training {checkpoint.parent.name}; waiting for its checkpoint", file=sys.stderr, flush=True)
+        lock.acquire(wait=True)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def train_models(spec: RunSpec, watch: Stopwatch, *, device: str, quiet: bool) -> CellModels:
     """The cell's diffusion model, guidance classifier and (where its method needs one) guide, trained
     or loaded from the cache, or the pretrained pieces of the spec's model source (bench/sources); each
     timed as stage "train" with its images seen (steps x batch)."""
     def diffusion(kind: str, net, train) -> torch.nn.Module:
-        with watch.stage("train", f"{kind} {spec.data.name} {model_id(spec.data, net, train)}",
+        with training_claim(model_path(spec.data, net, train)), watch.stage("train", f"{kind} {spec.data.name} {model_id(spec.data, net, train)}",
                          key=train_key(kind, spec.data.name, stable_hash(net)), units=train.steps * train.batch_size,
                          unit="images", cached=model_path(spec.data, net, train).exists()):
             return train_diffusion(spec.data, net, train, device=device, quiet=quiet)
@@ -52,7 +71,7 @@ def train_models(spec: RunSpec, watch: Stopwatch, *, device: str, quiet: bool) -
         model, classifier = loaded.eps, loaded.classifier
     if classifier is None:  # the source has none of its own: the harness's noisy classifier
         c = spec.classifier
-        with watch.stage("train", f"classifier {spec.data.name} {NOISY_CLASSIFIER.id(spec.data, c)}",
+        with training_claim(NOISY_CLASSIFIER.path(spec.data, c, cache_root())), watch.stage("train", f"classifier {spec.data.name} {NOISY_CLASSIFIER.id(spec.data, c)}",
                          units=c.steps * c.batch_size, key=train_key("classifier", spec.data.name, f"w{c.width}"),
                          unit="images", cached=NOISY_CLASSIFIER.path(spec.data, c, cache_root()).exists()):
             classifier = NOISY_CLASSIFIER.train(spec.data, c, cache=cache_root(), device=device, quiet=quiet)

@@ -18,6 +18,7 @@ from bench.evaluation.evaluator import WEIGHTS_DIR
 from bench.report.plots import FIGURES
 from bench.report.build import build
 from bench.claims.gate import BASELINE_REPLICATES, check_against_baseline, compare, suite_replicates
+from bench.infra.stages import LEDGER, read_ledger
 from bench.suites.cells import SUITES
 
 
@@ -334,3 +335,18 @@ def test_a_gpu_plan_on_a_cpu_machine_leaves_unmeasured_rates_open(capsys, tmp_pa
 def test_a_device_torch_cannot_use_is_refused_before_any_work(device, says, capsys, tmp_path):
     assert runner.main(["--suite", "tiny", "--device", device, "--out", str(tmp_path)]) == 2
     assert says in capsys.readouterr().err and not (tmp_path / "tiny").exists()
+
+
+@pytest.mark.slow
+def test_two_runners_on_a_cold_cache_train_each_model_once(tmp_path):
+    """Two cells that share a model, two runners, an empty cache: one trains it, the other waits for
+    its checkpoint and loads it (the ledger says which: cached or not)."""
+    env = {**os.environ, "BENCH_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "bench.run", "--suite", "tiny", "--out", str(tmp_path / "out"), "--quiet",
+           "--no-report", "--only", "cfg_p0.1_w0*"]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outputs]
+    ledger = read_ledger(tmp_path / "out" / "tiny" / LEDGER)
+    trained = ledger[(ledger.stage == "train") & ledger["item"].str.startswith(("diffusion", "classifier"))]
+    assert trained.groupby("item").cached.apply(lambda c: int((~c.astype(bool)).sum())).eq(1).all(), trained
