@@ -180,7 +180,7 @@ RUN_FILES = ("metrics.json", "spec.json", "env.json")
 
 def run_problem(run_dir: str | os.PathLike) -> str | None:
     """Why a cell's folder is not a finished cell (None when it is): each of RUN_FILES present and a
-    JSON object, metrics with its run id, spec hash and FID, spec.json a valid spec whose hash is
+    JSON object, env.json with its provenance, metrics with its run id, spec hash and FID, spec.json a valid spec whose hash is
     metrics.json's, and the replicates (when present) readable."""
     from bench.spec.errors import SpecError
     from bench.spec.hashing import from_dict, stable_hash
@@ -196,6 +196,8 @@ def run_problem(run_dir: str | os.PathLike) -> str | None:
             return f"{name} is not JSON (truncated or corrupt)"
         if not isinstance(stored[name], dict):
             return f"{name} holds a {type(stored[name]).__name__}, not a JSON object"
+    if not {"git_commit", "packages", "device"} <= set(stored["env.json"]):
+        return "env.json lacks its git_commit, packages or device"
     metrics = stored["metrics.json"]
     if not (isinstance(metrics.get("run_id"), str) and isinstance(metrics.get("spec_hash"), str)
             and isinstance(metrics.get("fid"), (int, float))):

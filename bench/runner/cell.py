@@ -22,7 +22,7 @@ from bench.infra import distributed
 from bench.infra.envinfo import environment
 from bench.infra.grids import save_grid
 from bench.infra.stages import Stopwatch, metrics_key, sampling_key
-from bench.infra.store import (REPLICATES_FILE, atomic_write_bytes, atomic_write_json, cache_root, read_json,
+from bench.infra.store import (REPLICATES_FILE, CorruptFileError, atomic_write_bytes, atomic_write_json, cache_root, read_json,
                                read_replicates, run_problem, write_replicates)
 from bench.report.table import cell_columns
 from bench.runner.models import decoded, train_models, write_classifier_accuracy
@@ -93,7 +93,7 @@ def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, watch: Stopw
             atomic_write_bytes(run_dir / "samples.npz", buffer.getvalue())
             save_grid(run_dir / "grid.png", images[:100])
             quality, replicates = score_features(spec, extractors, gathered, labels, cache_root(), device)
-            write_replicates(run_dir / REPLICATES_FILE, {**read_replicates(run_dir), **replicates})
+            write_replicates(run_dir / REPLICATES_FILE, {**earlier_replicates(run_dir), **replicates})
             quality.update(adversarial_gap(classifier, images, labels, quality))
         quality["metrics_seconds"] = timings.pop("extract_seconds") + time.perf_counter() - t2
         metrics = {"cell": cell.name, "run_id": cell.run_id, "spec_hash": stable_hash(spec),
@@ -133,6 +133,17 @@ def combine_timings(per_rank: list[dict], extract_seconds: list[float]) -> dict:
     return out
 
 
+def earlier_replicates(run_dir: Path) -> dict:
+    """Replicates a rescore stored for this cell (kept beside the new ones); none when they are corrupt."""
+    try:
+        return read_replicates(run_dir)
+    except CorruptFileError:
+        return {}
+
+
+_ANNOUNCED: set[Path] = set()
+
+
 def finished_metrics(cell: Cell, run_dir: Path) -> dict | None:
     """The cell's metrics if it finished for exactly this spec with every file whole (run_problem),
     else None: the cell is computed (again), which rewrites every file."""
@@ -144,5 +155,7 @@ def finished_metrics(cell: Cell, run_dir: Path) -> dict | None:
         if metrics["spec_hash"] == stable_hash(cell.spec):
             return metrics
         problem = "it was computed for another spec"
-    print(f"recomputing {cell.name} ({run_dir}): {problem}", file=sys.stderr)
+    if run_dir not in _ANNOUNCED:
+        _ANNOUNCED.add(run_dir)
+        print(f"recomputing {cell.name} ({run_dir}): {problem}", file=sys.stderr)
     return None

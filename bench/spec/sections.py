@@ -169,7 +169,8 @@ class ModelSpec(Validated):
     timesteps: int = spec_field(1000, count(2), later=True)
     sigma_min: float = spec_field(0.0, interval(0, float("inf")), later=True)
     sigma_max: float = spec_field(0.0, interval(0, float("inf")), later=True)
-    null_label: int = spec_field(-1, Rule("an integer >= -1", lambda v: is_int(v) and v >= -1), later=True)
+    null_label: int = spec_field(-1, Rule("an integer in [-1, 1,000,000]", lambda v: is_int(v) and -1 <= v <= 10 ** 6),
+                                 later=True)
 
 
 @dataclass(frozen=True)

@@ -98,19 +98,23 @@ def renamed(cell: Cell, spec: RunSpec) -> Cell:
     describes another spec; an override the name cannot follow is refused."""
     segments = cell.name.split("_")
     old_method, new_method = _method_segment(cell.spec), _method_segment(spec)
+    at = 0
     if old_method != new_method:
         spelled = [i for i, seg in enumerate(segments) if seg in (old_method, cell.spec.guidance.method, "clf")]
         if not spelled:
             raise SelectionError(f"cell {cell.name}: the override makes its guidance {new_method}, which its name "
                                  "does not spell; select cells of that method instead (--list, --only)")
-        segments[spelled[0]] = new_method
+        at = spelled[0]
+        segments[at] = new_method
     for prefix, field in NAME_SEGMENTS.items():
         old, new = _segment(prefix, field(cell.spec)), _segment(prefix, field(spec))
-        if old is not None and old != new and old in segments:
-            if new is None:
-                raise SelectionError(f"cell {cell.name}: after the override its spec has no {prefix!r} value, "
-                                     f"which its name spells ({old}); override guidance.params with one")
-            segments = [new if seg == old else seg for seg in segments]
+        if old == new:
+            continue
+        if old is not None and old in segments:  # the name spells the field: follow it, or drop it with its value
+            segments = [new if seg == old else seg for seg in segments if seg != old or new is not None]
+        elif old is None and old_method != new_method:  # a parameter of the new method: spell it after the method
+            at += 1
+            segments.insert(at, new)
     return Cell("_".join(segments), spec)
 
 

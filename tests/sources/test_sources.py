@@ -127,6 +127,11 @@ def test_callable_source_runs_cfg_end_to_end(tmp_path, monkeypatch):
      "needs the denoiser's noise range"),
     (["model.source=callable", "model.function=user_models:nothing_here"], "cannot be imported"),
     (["model.source=callable", "model.function=user_models:not_a_network"], "returned str, not a torch.nn.Module"),
+    (["model.source=callable", "model.function=user_models:wrong_signature"],
+     "has the signature (spec); expected function(spec, shape, num_classes) -> torch.nn.Module"),
+    (["model.source=callable", "model.function=user_models:one_argument_net"],
+     "has the signature (x); expected net(x_t, t, labels) -> eps"),
+    (["model.source=callable", "model.function=user_models:raises"], "raised RuntimeError: the user's code failed"),
     (["model.source=hub"], "unknown model source 'hub'; known model sources: adm, callable, diffusers, trained"),
 ])
 def test_bad_model_sources_exit_2_with_one_message(settings, message, reference, tmp_path, monkeypatch, capsys):

@@ -34,3 +34,21 @@ def gaussian_denoiser(spec, shape, num_classes):
 
 def not_a_network(spec, shape, num_classes):
     return "a string"
+
+
+def wrong_signature(spec):
+    """A function that takes one argument where the source passes (spec, shape, num_classes)."""
+    return TinyEpsNet(1, 10)
+
+
+class OneArgumentNet(torch.nn.Module):
+    def forward(self, x):
+        return x
+
+
+def one_argument_net(spec, shape, num_classes):
+    return OneArgumentNet()
+
+
+def raises(spec, shape, num_classes):
+    raise RuntimeError("the user's code failed\nwith a second line")

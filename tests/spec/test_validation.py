@@ -151,10 +151,15 @@ COUNTS = [("train", "steps", 1), ("train", "batch_size", 1), ("sample", "steps",
 
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(COUNTS), st.integers(-10**9, 10**9))
-def test_counts_accept_exactly_the_integers_at_or_above_their_minimum(field, value):
+def test_counts_accept_exactly_the_integers_in_their_range(field, value):
+    import dataclasses as dc
+
+    from bench.spec.sections import sections as all_sections
     section, name, minimum = field
+    rule = next(f for f in dc.fields(all_sections()[section]) if f.name == name).metadata["rule"]
+    maximum = int(rule.words.rsplit(", ", 1)[1].rstrip("]").replace(",", ""))
     build = lambda: apply_overrides(RunSpec(), {(section, name): value})  # noqa: E731
-    if value >= minimum:
+    if minimum <= value <= maximum:
         assert getattr(getattr(build(), section), name) == value
     else:
         with pytest.raises(SpecError, match=rf"{section}\.{name}={value} is not valid"):
@@ -171,3 +176,34 @@ def test_rates_accept_exactly_the_unit_interval(value):
     except SpecError:
         accepted = False
     assert accepted == ok
+
+
+def _numeric_keys(kind):
+    from bench.spec.overrides import field_types
+    return [k for k, tp in field_types().items() if tp is kind]
+
+
+@pytest.mark.parametrize("key", _numeric_keys(float))
+@pytest.mark.parametrize("raw", ["inf", "-inf", "nan", "1e309"])
+def test_no_float_field_takes_a_non_finite_value(key, raw):
+    from bench.spec.overrides import apply_overrides, parse_overrides
+    from bench.spec.sections import RunSpec
+    with pytest.raises(SpecError, match="is not valid"):
+        apply_overrides(RunSpec(), parse_overrides([f"{key}={raw}"]))
+
+
+@pytest.mark.parametrize("key", _numeric_keys(int))
+def test_every_count_has_an_upper_bound(key):
+    from bench.spec.overrides import apply_overrides, parse_overrides
+    from bench.spec.rules import MAX_COUNT
+    from bench.spec.sections import RunSpec
+    with pytest.raises(SpecError, match="is not valid"):
+        apply_overrides(RunSpec(), parse_overrides([f"{key}={MAX_COUNT + 1}"]))
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True) | st.integers(min_value=-10**30, max_value=10**30))
+@settings(max_examples=300, deadline=None)
+def test_guidance_parameters_are_finite_and_bounded(value):
+    from bench.spec.rules import MAX_PARAMETER, PAIRS
+    ok = PAIRS.ok((("w", value),))
+    assert ok == (math.isfinite(value) and abs(value) <= MAX_PARAMETER)
