@@ -133,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
     cells = suite_cells(args.suite, only=args.only, overrides=args.set, fast=args.fast, shard=args.shard, device=device)
     if args.dry_run:
         from bench.runner.plan import plan, summary
+        from bench.runner.validate import check_named_files
         validate_cells(cells)
+        check_named_files(args.inception_weights)
         table = plan(cells, device, args.out, args.suite, force=args.force)
         print(table.drop(columns="basis", errors="ignore").to_string(index=False, float_format="%.1f"))
         print(summary(table, device))
