@@ -4,6 +4,7 @@ FID against steps, the paper's curves beside ours, and the classifier's accuracy
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -138,7 +139,11 @@ def fig_sample_grids(table: pd.DataFrame, path: Path, ws=(0.0, 0.3, 1.0, 4.0)) -
         chosen = [cfg.sort_values("w").iloc[i] for i in range(min(4, len(cfg)))]
     fig, axes = plt.subplots(1, len(chosen), figsize=(3.2 * len(chosen), 3.4))
     for ax, row in zip(np.atleast_1d(axes), chosen):
-        ax.imshow(plt.imread(row.grid), cmap="gray")
+        try:
+            ax.imshow(plt.imread(row.grid), cmap="gray")
+        except (OSError, ValueError, SyntaxError) as err:  # a missing or corrupt grid.png: say so, draw the rest
+            print(f"note: {row.grid} is unreadable ({type(err).__name__}); its panel is left empty", file=sys.stderr)
+            ax.text(0.5, 0.5, "grid.png unreadable", ha="center", va="center", transform=ax.transAxes)
         ax.set(title=f"w = {row.w:g}  (p_uncond = {row.p_uncond:g})", xticks=[], yticks=[])
     fig.suptitle("same seeds, increasing CFG weight")
     save_figure(fig, path)

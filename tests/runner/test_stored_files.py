@@ -58,6 +58,13 @@ def test_a_report_build_leaves_out_the_bad_cell_and_names_its_repair(copy, capsy
     build("tiny", copy.parent)  # never dies on one bad cell
 
 
+def test_a_report_build_draws_around_a_corrupt_sample_grid(copy, capsys):
+    for grid in (copy / "runs").glob("cfg_p0.1_w0*/grid.png"):
+        grid.write_bytes(b"not a png")
+    build("tiny", copy.parent)
+    assert "is unreadable" in capsys.readouterr().err
+
+
 def test_a_spec_json_of_another_spec_is_found(copy):
     run_dir = cell_dir(copy)
     spec = json.loads((run_dir / "spec.json").read_text())
