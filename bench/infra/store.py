@@ -54,7 +54,7 @@ def atomic_write_bytes(path: str | os.PathLike, blob: bytes) -> None:
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-            raise _out_of_disk(path, err) from err
+            raise _out_of_disk(path) from err
         raise
 
 
@@ -62,46 +62,46 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
-def _out_of_disk(path: Path, err: OSError) -> OutOfDiskError:
+def _out_of_disk(path: str | os.PathLike) -> OutOfDiskError:
     return OutOfDiskError(f"out of disk space while writing {path}; finished cells are kept and no partial "
-                          "file was left under a final name; free space and rerun to resume")
+                          "record or file was left; free space and rerun to resume")
 
 
 def append_record(path: str | os.PathLike, text: str) -> None:
     """Append newline-terminated `text` to a log so that it holds all of it or none of it.
 
-    Under an exclusive flock (concurrent runners append to one ledger): a torn tail left by a killed
-    writer (bytes after the last newline) is cut off first, so it never swallows this record; then
-    the record is written and fsynced, and if the write fails (ENOSPC included) the file is truncated
-    back to its length before the write."""
+    Under an exclusive flock (concurrent runners append to one ledger), unbuffered: a torn tail left
+    by a killed writer (bytes after the last newline) is cut off first, so it never swallows this
+    record; then the record is written and fsynced, and if any write fails (ENOSPC included) the
+    file is truncated back to its length before the append."""
     if not text.endswith("\n"):
         raise ValueError("append_record needs newline-terminated records")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab+") as f:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
         try:
             import fcntl
-            fcntl.flock(f, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         except ImportError:
             pass
-        size = f.seek(0, os.SEEK_END)
-        if size:
-            f.seek(max(0, size - 65536))
-            tail = f.read()
-            if not tail.endswith(b"\n"):
-                cut = tail.rfind(b"\n")
-                size = size - len(tail) + cut + 1 if cut >= 0 else (0 if size <= 65536 else size)
-                f.truncate(size)
+        size = os.lseek(fd, 0, os.SEEK_END)
+        tail = os.pread(fd, min(size, 65536), size - min(size, 65536))
+        if tail and not tail.endswith(b"\n") and (b"\n" in tail or size <= 65536):
+            size -= len(tail) - tail.rfind(b"\n") - 1
+            os.ftruncate(fd, size)
+        blob, written = text.encode(), 0
         try:
-            f.seek(size)
-            f.write(text.encode())
-            f.flush()
-            os.fsync(f.fileno())
+            while written < len(blob):
+                written += os.pwrite(fd, blob[written:], size + written)
+            os.fsync(fd)
         except OSError as err:
-            f.truncate(size)
+            os.ftruncate(fd, size)
             if err.errno == errno.ENOSPC:
-                raise _out_of_disk(path, err) from err
+                raise _out_of_disk(path) from err
             raise
+    finally:
+        os.close(fd)
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -119,9 +119,9 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 class CellLock:
     """An advisory lock (flock) on one cell of a results folder (or one model in the cache), so that
-    concurrent runners never compute the same cell (or train the same model) at once. The kernel drops it when the process dies,
-    SIGKILL included, so a killed run never leaves a stale lock. Without fcntl (Windows) it
-    always succeeds, and per-file atomic writes still keep every file whole."""
+    concurrent runners never compute the same cell (or train the same model) at once. The kernel
+    drops it when the process dies, SIGKILL included, so a killed run never leaves a stale lock.
+    Without fcntl (Windows) it always succeeds, and per-file atomic writes still keep every file whole."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
