@@ -113,6 +113,8 @@ def refuse_long_runs(cells, device: str, args: argparse.Namespace) -> None:
     prints); above LONG_RUN_HOURS the run needs --yes. Stages no run here has measured count as 0,
     so the estimate is a lower bound."""
     from bench.runner.plan import STAGE_COLUMNS, plan
+    from bench.runner.validate import validate_cells
+    validate_cells(cells)  # the plan builds the networks: their specs are checked first
     table = plan(cells, device, args.out, args.suite, force=args.force or args.check)
     hours = float(table[STAGE_COLUMNS].sum(skipna=True).sum()) / 3600
     if hours > LONG_RUN_HOURS:

@@ -300,7 +300,7 @@ def test_dry_run_plans_the_n_that_resolves_a_difference(finished, capsys):
     assert "power: from" in capsys.readouterr().out
     with pytest.raises(SystemExit) as stopped:
         runner.main(["--suite", "tiny", "--dry-run", "--resolve", "-1"])
-    assert stopped.value.code == 2 and "a number > 0" in capsys.readouterr().err
+    assert stopped.value.code == 2 and "a finite number > 0" in capsys.readouterr().err
 
 
 def test_method_ranking_reads_fid_at_matched_is_along_each_lower_envelope():
