@@ -180,8 +180,8 @@ RUN_FILES = ("metrics.json", "spec.json", "env.json")
 
 def run_problem(run_dir: str | os.PathLike) -> str | None:
     """Why a cell's folder is not a finished cell (None when it is): each of RUN_FILES present and a
-    JSON object, env.json with its provenance, metrics with its run id, spec hash and FID, spec.json a valid spec whose hash is
-    metrics.json's, and the replicates (when present) readable."""
+    JSON object, env.json with its provenance, metrics with its run id, spec hash and FID, spec.json
+    a valid spec whose hash is metrics.json's, and the replicates (when present) readable."""
     from bench.spec.errors import SpecError
     from bench.spec.hashing import from_dict, stable_hash
     from bench.spec.sections import RunSpec

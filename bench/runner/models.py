@@ -44,7 +44,8 @@ def training_claim(checkpoint: Path) -> Iterator[None]:
     ranks wait for rank 0 at training's first collective)."""
     lock = CellLock(checkpoint.parent / "train.lock")
     if distributed.is_main() and not lock.acquire(wait=False):
-        print(f"another runner is training {checkpoint.parent.name}; waiting for its checkpoint", file=sys.stderr, flush=True)
+        print(f"another runner is training {checkpoint.parent.name}; waiting for its checkpoint",
+              file=sys.stderr, flush=True)
         lock.acquire(wait=True)
     try:
         yield
@@ -57,9 +58,10 @@ def train_models(spec: RunSpec, watch: Stopwatch, *, device: str, quiet: bool) -
     or loaded from the cache, or the pretrained pieces of the spec's model source (bench/sources); each
     timed as stage "train" with its images seen (steps x batch)."""
     def diffusion(kind: str, net, train) -> torch.nn.Module:
-        with training_claim(model_path(spec.data, net, train)), watch.stage("train", f"{kind} {spec.data.name} {model_id(spec.data, net, train)}",
-                         key=train_key(kind, spec.data.name, stable_hash(net)), units=train.steps * train.batch_size,
-                         unit="images", cached=model_path(spec.data, net, train).exists()):
+        with training_claim(model_path(spec.data, net, train)), \
+                watch.stage("train", f"{kind} {spec.data.name} {model_id(spec.data, net, train)}",
+                            key=train_key(kind, spec.data.name, stable_hash(net)), units=train.steps * train.batch_size,
+                            unit="images", cached=model_path(spec.data, net, train).exists()):
             return train_diffusion(spec.data, net, train, device=device, quiet=quiet)
     source, loaded = check_source(spec.model, 0), None
     if source.trains:
@@ -71,9 +73,10 @@ def train_models(spec: RunSpec, watch: Stopwatch, *, device: str, quiet: bool) -
         model, classifier = loaded.eps, loaded.classifier
     if classifier is None:  # the source has none of its own: the harness's noisy classifier
         c = spec.classifier
-        with training_claim(NOISY_CLASSIFIER.path(spec.data, c, cache_root())), watch.stage("train", f"classifier {spec.data.name} {NOISY_CLASSIFIER.id(spec.data, c)}",
-                         units=c.steps * c.batch_size, key=train_key("classifier", spec.data.name, f"w{c.width}"),
-                         unit="images", cached=NOISY_CLASSIFIER.path(spec.data, c, cache_root()).exists()):
+        with training_claim(NOISY_CLASSIFIER.path(spec.data, c, cache_root())), \
+                watch.stage("train", f"classifier {spec.data.name} {NOISY_CLASSIFIER.id(spec.data, c)}",
+                            units=c.steps * c.batch_size, key=train_key("classifier", spec.data.name, f"w{c.width}"),
+                            unit="images", cached=NOISY_CLASSIFIER.path(spec.data, c, cache_root()).exists()):
             classifier = NOISY_CLASSIFIER.train(spec.data, c, cache=cache_root(), device=device, quiet=quiet)
     guide = (diffusion("guide", *spec.guide_net_and_train())
              if "guide" in method_needs(spec.guidance.method, spec.guidance.kwargs()) else None)
