@@ -4,6 +4,9 @@ import pytest
 import torch
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Features by torch eager unless a test asks for the measured choice (tests/evaluation/test_runtimes.py):
+# each test's private cache would otherwise measure every runtime again.
+os.environ.setdefault("BENCH_FEATURE_RUNTIME", "torch-eager")
 
 
 @pytest.fixture

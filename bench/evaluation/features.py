@@ -22,11 +22,13 @@ import torch
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
-from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
+from torch_fidelity.utils import create_feature_extractor
 
 from bench.data.datasets import load_dataset
 from bench.evaluation.evaluator import FEATURE_DIM, evaluator_key, load_evaluator
 from bench.evaluation.inception import InceptionWeightsError, converted_weights, no_weights, verified_state
+from bench.evaluation.runtime_choice import REFERENCE, ChosenRuntime, choose
+from bench.evaluation.runtimes import RUNTIMES
 from bench.infra.checkpoints import WeightsFileError, load_checkpoint, save_checkpoint
 from bench.infra.store import CorruptFileError, cache_root, sha256_bytes, sha256_file
 from bench.models.fastpath import native_bf16
@@ -147,11 +149,15 @@ class FeatureKind:
     `batch_sizes` names the extraction batch per device type where it is not DEFAULT_BATCH: on a CPU a
     299x299 Inception runs faster in small batches whose activations stay in cache, while a GPU wants
     large ones to fill it (the measurement: `python -m bench.perf --feature-batches`,
-    results/perf/report.md). Features depend on the batch only through float rounding."""
+    results/perf/report.md). Features depend on the batch only through float rounding. `choose_runtime`
+lets the measured decision of bench/evaluation/runtime_choice.py pick the runtime (OpenVINO, ONNX
+Runtime or torch eager, all within its tolerance of eager): worth its one-off measurement only for a
+network as costly as Inception."""
     build: Callable[[DataSpec, str | None], Extractor]
     feature_dim: int
     full_rank: bool
     batch_sizes: tuple[tuple[str, int], ...] = ()
+    choose_runtime: bool = False
 
     def batch_size(self, device: str) -> int:
         """The extraction batch on `device` (cpu, cuda, cuda:N)."""
@@ -189,7 +195,7 @@ def _inception(data: DataSpec, weights: str | None = None) -> Extractor:
 
 
 FEATURES.add("evaluator", FeatureKind(_evaluator, FEATURE_DIM, full_rank=True))
-FEATURES.add("inception", FeatureKind(_inception, 2048, full_rank=False, batch_sizes=(("cpu", 16),)))
+FEATURES.add("inception", FeatureKind(_inception, 2048, full_rank=False, batch_sizes=(("cpu", 16),), choose_runtime=True))
 
 
 def get_extractor(kind: str, data: DataSpec, inception_weights: str | None = None) -> Extractor:
@@ -197,41 +203,62 @@ def get_extractor(kind: str, data: DataSpec, inception_weights: str | None = Non
     return FEATURES[kind].build(data, inception_weights)
 
 
-class _Images(torch.utils.data.Dataset):
-    """In-memory uint8 images as torch-fidelity expects: one uint8 tensor per item."""
-
-    def __init__(self, images: torch.Tensor):
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return self.images[i]
+_CREATED: dict[tuple[str, tuple[str, ...], str, bool], FeatureExtractorBase] = {}
+_CHOSEN: dict[tuple, ChosenRuntime] = {}
 
 
-_CREATED: dict[tuple[str, tuple[str, ...], bool], FeatureExtractorBase] = {}
+def _module(extractor: Extractor, device: str) -> FeatureExtractorBase:
+    """The extractor's torch-fidelity module on `device`, built once per process."""
+    key = (extractor.name, tuple(extractor.layers), str(device), extractor.fast)
+    if key not in _CREATED:
+        module = create_feature_extractor(extractor.name, extractor.layers, cuda=False, verbose=False).eval()
+        module = module.to(device)
+        _CREATED[key] = module.to(memory_format=torch.channels_last) if extractor.fast else module
+    return _CREATED[key]
+
+
+def _fast_features(module: FeatureExtractorBase, device: str):
+    """eval.fast_features: channels_last weights and bf16 autocast where the device has native bf16."""
+    bf16 = native_bf16(device)[0]
+
+    def features(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
+            return tuple(y.float().cpu() for y in module(x.to(device)))
+    return features
+
+
+def extraction_runtime(extractor: Extractor, images: torch.Tensor, device: str = "cpu") -> ChosenRuntime:
+    """The runtime that computes this extractor's features of images shaped like `images` on `device`:
+    for kinds that choose one (`FeatureKind.choose_runtime`), the measured decision of
+    bench/evaluation/runtime_choice.py, checked on the first of `images`; otherwise torch eager."""
+    shape = tuple(images.shape[1:])
+    key = (extractor.name, tuple(extractor.layers), str(device), extractor.fast, shape)
+    if key not in _CHOSEN:
+        module = _module(extractor, device)
+        kind = FEATURES[extractor.kind]
+        if extractor.fast:
+            _CHOSEN[key] = ChosenRuntime("torch-eager channels_last bf16", _fast_features(module, device),
+                                         "eval.fast_features")
+        elif kind.choose_runtime:
+            _CHOSEN[key] = choose(module, images, extractor.sha256, kind.batch_size(device), device, cache_root())
+        else:
+            _CHOSEN[key] = ChosenRuntime(REFERENCE, RUNTIMES[REFERENCE].build(module, shape, cache_root(), extractor.sha256),
+                                         f"{extractor.kind} features run eagerly")
+    return _CHOSEN[key]
 
 
 def extract(extractor: Extractor, images: torch.Tensor, batch_size: int | None = None,
             device: str = "cpu") -> dict[str, torch.Tensor]:
     """Features of uint8 images (N, C, H, W) for every layer the extractor's metrics use, in fp32, in
-    batches of `batch_size` (default: its kind's record for the device, `FeatureKind.batch_size`).
-    Always under inference mode; an extractor marked `fast` runs with channels_last weights (so every
-    convolution's output is channels_last) and bf16 autocast where the device has native bf16."""
+    batches of `batch_size` (default: its kind's record for the device, `FeatureKind.batch_size`), by
+    the runtime `extraction_runtime` chooses. An extractor marked `fast` runs with channels_last weights
+    and bf16 autocast where the device has native bf16."""
     if images.dtype != torch.uint8:
         raise TypeError(f"feature extraction takes uint8 images, got {images.dtype}")
-    cuda = str(device).startswith("cuda")
-    key = (extractor.name, tuple(extractor.layers), cuda, extractor.fast)
-    if key not in _CREATED:
-        _CREATED[key] = create_feature_extractor(extractor.name, extractor.layers, cuda=cuda, verbose=False)
-        if extractor.fast:
-            _CREATED[key].to(memory_format=torch.channels_last)
-    bf16 = extractor.fast and native_bf16(device)[0]
-    with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
-        batch = batch_size or FEATURES[extractor.kind].batch_size(device)
-        feats = get_featuresdict_from_dataset(_Images(images), _CREATED[key], batch, cuda, True, False)
-    return {name: value.float() for name, value in feats.items()}
+    runtime = extraction_runtime(extractor, images, device)
+    batch = batch_size or FEATURES[extractor.kind].batch_size(device)
+    outputs = [runtime.features(part) for part in images.split(batch)]
+    return {layer: torch.cat([out[i] for out in outputs]) for i, layer in enumerate(extractor.layers)}
 
 
 def reference_path(data: DataSpec, split: str, extractor: Extractor, cache: Path) -> Path:
@@ -249,14 +276,25 @@ def reference_cached(data: DataSpec, split: str, kind: str, cache: Path) -> bool
     return any((cache / "reference").glob(f"{prefix}*.pt"))
 
 
+_REFERENCES: dict[Path, tuple[tuple[int, int], dict[str, torch.Tensor]]] = {}
+
+
 def reference_features(data: DataSpec, split: str, extractor: Extractor, cache: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
-    """Features of a real split, computed once and cached (`reference_path`)."""
+    """Features of a real split, computed once and cached (`reference_path`), and read (with its sha256
+    check) once per process: every cell that uses them shares the tensors while the file is unchanged."""
     path = reference_path(data, split, extractor, cache)
-    if path.exists():
+    stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else None
+    if stamp is not None and path in _REFERENCES and _REFERENCES[path][0] == stamp:
+        return _REFERENCES[path][1]
+    if stamp is not None:
         try:
-            return load_checkpoint(path)["state_dict"]
+            feats = load_checkpoint(path)["state_dict"]
+            _REFERENCES[path] = (stamp, feats)
+            return feats
         except CorruptFileError as err:
             print(f"recomputing reference features: {err}")
-    feats = extract(extractor, load_dataset(data, split).images, device=device)
-    save_checkpoint(path, feats, {"reference": path.stem})
+    images = load_dataset(data, split).images
+    feats = extract(extractor, images, device=device)
+    save_checkpoint(path, feats, {"reference": path.stem}, runtime=extraction_runtime(extractor, images, device).name)
+    _REFERENCES[path] = ((path.stat().st_mtime_ns, path.stat().st_size), feats)
     return feats

@@ -26,7 +26,8 @@ import torch
 
 from bench.data.datasets import nominal_shape
 from bench.evaluation.evaluator import EvaluatorMissing
-from bench.evaluation.features import FEATURES, Extractor, extract, get_extractor, reference_features, reference_path
+from bench.evaluation.features import (FEATURES, Extractor, extract, extraction_runtime, get_extractor, reference_features,
+                                       reference_path)
 from bench.evaluation.metrics import class_consistency, distribution_metrics, fid_and_stats, inception_score
 from bench.infra.stages import Stopwatch, features_key
 from bench.spec.sections import RunSpec
@@ -61,26 +62,69 @@ def cell_extractors(spec: RunSpec, inception_weights: str | None = None) -> Cell
     return CellExtractors(*(replace(e, fast=fast) if e is not None else None for e in (main, evaluator, inception)))
 
 
+class FeatureStream:
+    """Features of a cell's samples extracted batch by batch as they are sampled (no second pass over
+    the images): `add(images)` takes each uint8 batch, `features()` returns what `sample_features`
+    returns for all of them, and `images()` the batches joined. Each extractor's time is summed over
+    the batches and goes to `watch` once (stage "features", per extractor)."""
+
+    def __init__(self, extractors: CellExtractors, device: str = "cpu", watch: Stopwatch | None = None):
+        self.extractors, self.device, self.watch = extractors, device, watch or Stopwatch(device)
+        self.batches: list[torch.Tensor] = []
+        self.parts: dict[str, list[dict[str, torch.Tensor]]] = {}
+        self.seconds: dict[str, float] = {}
+
+    def _extractors(self) -> dict[str, Extractor]:
+        used = {"main": self.extractors.main}
+        if self.extractors.separate_evaluator:
+            used["evaluator"] = self.extractors.evaluator
+        if self.extractors.inception is not None:
+            used["inception"] = self.extractors.inception
+        return used
+
+    def add(self, images: torch.Tensor) -> None:
+        self.batches.append(images)
+        for role, extractor in self._extractors().items():
+            start = time.perf_counter()
+            self.parts.setdefault(role, []).append(extract(extractor, images, device=self.device))
+            self.seconds[role] = self.seconds.get(role, 0.0) + time.perf_counter() - start
+
+    def images(self) -> torch.Tensor:
+        return torch.cat(self.batches)
+
+    def features(self) -> dict[str, torch.Tensor]:
+        shape = tuple(self.batches[0].shape[1:])
+        n = sum(len(b) for b in self.batches)
+        joined = {}
+        for role, extractor in self._extractors().items():
+            self.watch.record("features", extractor.name, self.seconds[role], units=n, unit="images",
+                              key=features_key(extractor.kind, shape))
+            joined[role] = {layer: torch.cat([part[layer] for part in self.parts[role]]) for layer in self.parts[role][0]}
+        feats = joined["main"]
+        if "evaluator" in joined:
+            feats[EVALUATOR_FEATURES], feats[EVALUATOR_LOGITS] = joined["evaluator"]["features"], joined["evaluator"]["logits"]
+        elif self.extractors.evaluator is not None:
+            feats[EVALUATOR_FEATURES], feats[EVALUATOR_LOGITS] = feats["features"], feats["logits"]
+        if "inception" in joined:
+            feats[INCEPTION_FEATURES] = joined["inception"][self.extractors.inception.fid_layer]
+        return feats
+
+    def runtimes(self) -> dict[str, str]:
+        """Which runtime computed each extractor's features (bench/evaluation/runtime_choice.py): the
+        cell's `extractor_runtime`, `domain_runtime`, `inception_runtime` columns."""
+        columns = {"main": "extractor_runtime", "evaluator": "domain_runtime", "inception": "inception_runtime"}
+        return {columns[role]: extraction_runtime(e, self.batches[0], self.device).name
+                for role, e in self._extractors().items()}
+
+
 def sample_features(extractors: CellExtractors, images: torch.Tensor, device: str = "cpu",
                     watch: Stopwatch | None = None) -> dict[str, torch.Tensor]:
     """Per-image features of uint8 samples: the main extractor's layers, plus the domain evaluator's
     features and logits (under EVALUATOR_FEATURES / EVALUATOR_LOGITS) where the dataset has one.
     Each extractor's time goes to `watch` (stage "features", per extractor)."""
-    watch = watch or Stopwatch(device)
-
-    def timed(extractor: Extractor) -> dict[str, torch.Tensor]:
-        with watch.stage("features", extractor.name, units=len(images), unit="images",
-                         key=features_key(extractor.kind, tuple(images.shape[1:]))):
-            return extract(extractor, images, device=device)
-    feats = timed(extractors.main)
-    if extractors.separate_evaluator:
-        own = timed(extractors.evaluator)
-        feats[EVALUATOR_FEATURES], feats[EVALUATOR_LOGITS] = own["features"], own["logits"]
-    elif extractors.evaluator is not None:
-        feats[EVALUATOR_FEATURES], feats[EVALUATOR_LOGITS] = feats["features"], feats["logits"]
-    if extractors.inception is not None:
-        feats[INCEPTION_FEATURES] = timed(extractors.inception)[extractors.inception.fid_layer]
-    return feats
+    stream = FeatureStream(extractors, device, watch)
+    stream.add(images)
+    return stream.features()
 
 
 def prepare_references(spec: RunSpec, extractors: CellExtractors, cache: Path, device: str = "cpu",

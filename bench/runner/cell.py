@@ -1,5 +1,5 @@
 """One cell: its inputs loaded once per suite (data, extractors, reference features), then train or
-reuse the models, sample, extract features, score, and write
+reuse the models, sample (extracting each batch's features as it is sampled), score, and write
 <out>/<suite>/runs/<run-id>/{spec.json, metrics.json, env.json, grid.png, samples.npz} atomically.
 Under torchrun each rank samples and extracts features for its share of the seeds; rank 0 scores the
 gathered features and writes the files."""
@@ -16,8 +16,7 @@ import numpy as np
 
 from bench.data.datasets import load_dataset, to_uint8
 from bench.evaluation.adversarial import adversarial_gap
-from bench.evaluation.scoring import (CellExtractors, cell_extractors, prepare_references, sample_features,
-                                      score_features)
+from bench.evaluation.scoring import CellExtractors, FeatureStream, cell_extractors, prepare_references, score_features
 from bench.infra import distributed
 from bench.infra.envinfo import environment
 from bench.infra.grids import save_grid
@@ -68,18 +67,23 @@ def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, watch: Stopw
         write_classifier_accuracy(classifier, spec, run_dir.parent.parent, device)
     train_seconds = time.perf_counter() - t0
     seeds = distributed.shard(range(spec.sample.seed, spec.sample.seed + spec.sample.num_samples))
+    stream = FeatureStream(extractors, device, watch)
+    extract_seconds = 0.0
+
+    def extract_batch(samples, labels) -> None:
+        nonlocal extract_seconds
+        start = time.perf_counter()
+        stream.add(to_uint8(decoded(samples, models.decode, spec.sample.batch_size, device)))
+        extract_seconds += time.perf_counter() - start
     result = sample_cell(spec, models.model, models.sample_shape or dataset.shape, dataset.num_classes, device=device,
                          quiet=quiet, seeds=seeds, classifier=classifier.log_prob_grad, guide=models.guide,
-                         null_label=models.null_label)
+                         null_label=models.null_label, on_batch=extract_batch)
     sampled = result.timings()
     watch.record("sampling", f"{spec.data.name} net {stable_hash(spec.net)[:8]}",  result.seconds,
                  units=sampled["sampled_images"] * (sampled["nfe_per_image"] + 3 * sampled["classifier_evals_per_image"]),
                  unit="network evaluations x images (a classifier pass as 3)",
                  key=sampling_key(spec.data.name, stable_hash(spec.net), describe_sampling(spec.sample)))
-    t1 = time.perf_counter()
-    images = to_uint8(decoded(result.images, models.decode, spec.sample.batch_size, device))
-    feats = sample_features(extractors, images, device, watch)
-    extract_seconds = time.perf_counter() - t1
+    images, feats, runtimes = stream.images(), stream.features(), stream.runtimes()
     gathered = distributed.gather_cat({"images": images, "labels": result.labels, **feats})
     images, labels = gathered.pop("images"), gathered.pop("labels")
     timings = combine_timings(distributed.gather(result.timings()), distributed.gather(extract_seconds))
@@ -94,7 +98,7 @@ def run_cell(cell: Cell, run_dir: Path, extractors: CellExtractors, watch: Stopw
             save_grid(run_dir / "grid.png", images[:100])
             quality, replicates = score_features(spec, extractors, gathered, labels, cache_root(), device)
             write_replicates(run_dir / REPLICATES_FILE, {**earlier_replicates(run_dir), **replicates})
-            quality.update(adversarial_gap(classifier, images, labels, quality))
+            quality.update(adversarial_gap(classifier, images, labels, quality), **runtimes)
         quality["metrics_seconds"] = timings.pop("extract_seconds") + time.perf_counter() - t2
         metrics = {"cell": cell.name, "run_id": cell.run_id, "spec_hash": stable_hash(spec),
                    "model_seconds": train_seconds, **cell_columns(cell.spec), "device": device, **timings, **quality}

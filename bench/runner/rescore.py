@@ -9,7 +9,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from bench.evaluation.scoring import sample_features, score_features
+from bench.evaluation.runtime_choice import REFERENCE, RUNTIME_FID_TOLERANCE
+from bench.evaluation.scoring import FeatureStream, score_features
 from bench.infra.devices import default_device
 from bench.infra.stages import Stopwatch
 from bench.infra.store import (REPLICATES_FILE, ResultsError, atomic_write_json, cache_root, read_json, read_replicates,
@@ -70,17 +71,20 @@ def rescore_cells(suite: str, cells: Sequence[Cell], out: str | Path = "results"
         images, labels = stored_samples(run_dir, suite, cell)
         cell_extractors_ = extractors[(cell.spec.data, cell.spec.eval)]
         t0 = time.perf_counter()
-        feats = sample_features(cell_extractors_, images, device, watch)
+        stream = FeatureStream(cell_extractors_, device, watch)
+        stream.add(images)
+        feats, runtimes = stream.features(), stream.runtimes()
         with watch.stage("metrics", f"bootstrap B={cell.spec.eval.bootstrap}", units=len(labels), unit="images",
                          key=scoring_key(cell.spec, without_inception)):
             quality, replicates = score_features(cell.spec, cell_extractors_, feats, labels, cache_root(), device)
         flush_ledger(watch, suite_dir)
         drift = abs(quality["fid"] - stored["fid"])
-        if drift > 1e-6 * max(1.0, abs(stored["fid"])):
+        same_runtime = stored.get("extractor_runtime", REFERENCE) == runtimes["extractor_runtime"]
+        if drift > (1e-6 * max(1.0, abs(stored["fid"])) if same_runtime else RUNTIME_FID_TOLERANCE):
             raise ResultsError(f"{run_dir}: FID rescored from the stored samples is {quality['fid']:.6f}, stored "
                                f"{stored['fid']:.6f}; the extractor or reference changed: rerun the cell with --force")
         write_replicates(run_dir / REPLICATES_FILE, replicates)
-        atomic_write_json(run_dir / "metrics.json", {**stored, **quality,
+        atomic_write_json(run_dir / "metrics.json", {**stored, **quality, **runtimes,
                                                      "rescore_seconds": time.perf_counter() - t0})
         say(f"[{i}/{len(todo)}] {cell.name}: FID {quality['fid']:.3f} [{quality['fid_lo']:.3f}, {quality['fid_hi']:.3f}]",
             flush=True)

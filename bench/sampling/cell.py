@@ -53,11 +53,13 @@ def _guide_net(guide: torch.nn.Module, spec: RunSpec, num_classes: int, device: 
 def sample_cell(spec: RunSpec, model: torch.nn.Module, shape: tuple[int, ...], num_classes: int, *,
                 classifier: Callable[..., torch.Tensor] | None = None, guide: torch.nn.Module | None = None,
                 device: str = "cpu", quiet: bool = False, seeds: range | None = None,
-                null_label: int | None = -1) -> SampleResult:
+                null_label: int | None = -1,
+                on_batch: Callable[[torch.Tensor, torch.Tensor], None] | None = None) -> SampleResult:
     """Samples for seeds spec.sample.seed .. + num_samples (or the given range), in batches.
     `classifier(z, lam, labels)` returns grad_z log p(y|z) for classifier guidance; `guide` is the
     guide model of autoguidance; `null_label` the model's "no class" label (-1: num_classes; None:
-    none). NFE count the model's and the guide's evaluations."""
+    none). NFE count the model's and the guide's evaluations. `on_batch(x, labels)` is called with each
+    batch as it is sampled (to extract its features while it is at hand); its time is not sampling time."""
     s = spec.sample
     runner = NetworkRunner(model, s, device)
     ctx = GuidanceContext(CountedNet(runner), num_classes, CountedNet(classifier) if classifier is not None else None,
@@ -66,14 +68,18 @@ def sample_cell(spec: RunSpec, model: torch.nn.Module, shape: tuple[int, ...], n
     eps_fn = make_guidance(spec.guidance.method, ctx, **spec.guidance.kwargs())
     seeds = seeds if seeds is not None else range(s.seed, s.seed + s.num_samples)
     images, labels = [], []
-    start = time.perf_counter()
+    start, elsewhere = time.perf_counter(), 0.0
     batches = Stage(range(0, len(seeds), s.batch_size), f"sample {len(seeds)} images", "batches", quiet=quiet)
     for first in batches:
         x, y = sample(eps_fn, shape, seeds[first:first + s.batch_size], num_classes, sampler=s.sampler,
                       steps=s.steps, v=s.v, clip_x=s.clip_x, device=device)
         images.append(x.float().cpu())
         labels.append(y.cpu())
-    seconds = time.perf_counter() - start
+        if on_batch is not None:
+            handed = time.perf_counter()
+            on_batch(images[-1], labels[-1])
+            elsewhere += time.perf_counter() - handed
+    seconds = time.perf_counter() - start - elsewhere
     n = len(seeds)
     clf, guide_net = ctx.classifier, ctx.guide
     guide_rows, guide_seconds = (guide_net.rows, guide_net.seconds) if guide_net else (0, 0.0)

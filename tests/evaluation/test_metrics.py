@@ -12,10 +12,23 @@ import torch_fidelity
 from bench.spec.sections import DataSpec
 from bench.data.datasets import load_dataset
 from bench.evaluation.evaluator import WEIGHTS_DIR, load_evaluator
-from bench.evaluation.features import INCEPTION_FILE, FeatureError, _Images, extract, get_extractor
+from bench.evaluation.features import INCEPTION_FILE, FeatureError, extract, get_extractor
 from bench.evaluation.metrics import (MetricInputError, class_consistency, distribution_metrics, fid_and_stats,
                                       inception_score, kid)
 from bench.infra.store import CorruptFileError
+
+
+class _Images(torch.utils.data.Dataset):
+    """In-memory uint8 images as torch-fidelity's own pipeline takes them: one uint8 tensor per item."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]
 
 
 @pytest.fixture(scope="module")
