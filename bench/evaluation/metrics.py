@@ -19,6 +19,7 @@ from torch_fidelity.metric_kid import kid_features_to_metric
 from torch_fidelity.metric_prc import prc_features_to_metric
 
 from bench.spec.errors import BenchError
+from bench.stats.memo import per_tensor
 
 KID_SUBSET_MAX = 1000
 KID_SUBSETS = 100
@@ -36,9 +37,16 @@ def check_sample_count(num_samples: int, feature_dim: int) -> None:
                                f"(several times more for stable numbers)")
 
 
+@per_tensor
+def reference_statistics(ref_feats: torch.Tensor) -> dict[str, np.ndarray]:
+    """torch-fidelity's statistics of a reference set, computed once per reference tensor (the process
+    holds each reference's features once) and shared by every cell."""
+    return fid_features_to_statistics(ref_feats.double())
+
+
 def fid_and_stats(feats: torch.Tensor, ref_feats: torch.Tensor) -> dict[str, float]:
     """FID by torch-fidelity and by clean-fid from the same statistics."""
-    stats, ref = fid_features_to_statistics(feats.double()), fid_features_to_statistics(ref_feats.double())
+    stats, ref = fid_features_to_statistics(feats.double()), reference_statistics(ref_feats)
     fid = fid_statistics_to_metric(stats, ref, verbose=False)["frechet_inception_distance"]
     fid_clean = float(frechet_distance(stats["mu"], stats["sigma"], ref["mu"], ref["sigma"]))
     return {"fid": fid, "fid_cleanfid": fid_clean}

@@ -29,11 +29,16 @@ Each replicate is computed exactly, not approximated:
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 import torch
+from threadpoolctl import threadpool_limits
 from torch_fidelity.metric_isc import isc_features_to_metric
+
+from bench.stats.memo import per_tensor
 
 SEED = 20260101
 PRC_NEIGHBORHOOD = 3
@@ -59,6 +64,14 @@ def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mu, xc.T @ xc / (len(x) - 1)
 
 
+@per_tensor
+def reference_moments(ref_feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mean, covariance and its trace (float64) of a reference set's features: computed once per
+    reference tensor and shared by every cell that scores against it."""
+    mu, sigma = _stats(ref_feats.double())
+    return mu, sigma, float(torch.trace(sigma))
+
+
 def _sqrt_psd(s: torch.Tensor) -> torch.Tensor:
     vals, vecs = torch.linalg.eigh(s)
     return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
@@ -70,27 +83,45 @@ class FrechetReplicates:
     With per-row counts c (summing to m) the resample's centred scatter is X^T K X with
     K = D - c c^T / m, D = diag(c). The nonzero eigenvalues of S* S_r then equal those of
     (I - q q^T) D^(1/2) X S_r X^T D^(1/2) (I - q q^T) / (m - 1) with q = c^(1/2) / m^(1/2) (Gram
-    form, its size the number of distinct rows), or of S_r^(1/2) S* S_r^(1/2) (d x d form, batched
-    over draws), whichever is smaller.
+    form, its size the number of distinct rows, less the null vector q), or of S_r^(1/2) S* S_r^(1/2)
+    (d x d form, batched over draws), whichever is smaller. The Gram matrix X S_r X^T and the
+    reference statistics are computed once; the draws' eigenvalue problems run in parallel.
     """
 
     def __init__(self, feats: torch.Tensor, ref_feats: torch.Tensor):
         self.x = feats.double()
-        self.mu_r, self.s_r = _stats(ref_feats.double())
-        self.trace_r = float(torch.trace(self.s_r))
+        self.mu_r, self.s_r, self.trace_r = reference_moments(ref_feats)
         self.gram_form = len(self.x) < self.x.shape[1]
         self.gram = self.x @ self.s_r @ self.x.T if self.gram_form else None
+        self.gram_np: np.ndarray | None = None
         self.root_r = None if self.gram_form else _sqrt_psd(self.s_r)
         self.outer: torch.Tensor | None = None
 
-    def _trace_sqrt_gram(self, c: torch.Tensor, m: float) -> float:
-        rows = c.nonzero().squeeze(1)
-        s = c[rows].sqrt()
-        h = s[:, None] * self.gram[rows][:, rows] * s[None, :]
-        q = s / m ** 0.5
-        hq = h @ q
-        h = h - q[:, None] * hq[None, :] - hq[:, None] * q[None, :] + (q @ hq) * q[:, None] * q[None, :]
-        return float(torch.linalg.eigvalsh(h / (m - 1)).clamp(min=0).sqrt().sum())
+    def _trace_sqrt_gram(self, c: np.ndarray) -> float:
+        """Tr (S* S_r)^(1/2) of one draw from the Gram form (numpy, so that draws run in parallel threads).
+        The centring's null vector q is removed exactly: with the Householder reflection P that maps q
+        onto e_0, P H P restricted to the other k - 1 coordinates is the centred matrix without its
+        zero eigenvalue, whose rounding would otherwise enter the sum as sqrt(+-eps)."""
+        rows = c.nonzero()[0]
+        m = c.sum()
+        s = np.sqrt(c[rows])
+        h = s[:, None] * self.gram_np[np.ix_(rows, rows)] * s[None, :] / (m - 1)
+        v = s / m ** 0.5
+        v[0] += np.copysign(1.0, v[0])  # P = I - 2 v v^T / |v|^2 sends q = s / sqrt(m) to -+e_0
+        v *= np.sqrt(2.0) / np.linalg.norm(v)
+        hv = h @ v
+        h += np.outer(v, (v @ hv) * v - hv) - np.outer(hv, v)  # P H P = H - v hv^T - hv v^T + (v.hv) v v^T
+        values = scipy.linalg.eigvalsh(h[1:, 1:], driver="evd", check_finite=False, overwrite_a=True)
+        return float(np.sqrt(values.clip(min=0)).sum())
+
+    def _trace_sqrt_grams(self, counts: torch.Tensor) -> torch.Tensor:
+        """The Gram form of every draw: one single-threaded LAPACK call per draw, as many at once as
+        torch has threads (faster here than multithreaded calls one after another, which also contend
+        with torch's idle threads)."""
+        if self.gram_np is None:
+            self.gram_np = self.gram.numpy()
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(torch.get_num_threads()) as pool:
+            return torch.tensor(list(pool.map(self._trace_sqrt_gram, counts.numpy())), dtype=torch.float64)
 
     def _second_moments(self, counts: torch.Tensor) -> torch.Tensor:
         """sum_i c_i x_i x_i^T per draw, through the rows' outer products when they fit in memory."""
@@ -115,7 +146,7 @@ class FrechetReplicates:
             trace = ((part @ (self.x ** 2).sum(1)) - m * (mu ** 2).sum(1)) / (m - 1)
             fid = ((mu - self.mu_r) ** 2).sum(1) + trace + self.trace_r
             if self.gram_form:
-                fid -= 2 * torch.tensor([self._trace_sqrt_gram(c, float(mc)) for c, mc in zip(part, m)], dtype=torch.float64)
+                fid -= 2 * self._trace_sqrt_grams(part)
             else:
                 fid -= 2 * self._trace_sqrt_dense(part, m, mu)
             out.append(fid)
@@ -145,6 +176,12 @@ def _kth_neighbour_radii(x: torch.Tensor, k: int, rows_per_block: int = 1024) ->
     return torch.cat([torch.cdist(block, x).kthvalue(k + 1, dim=1).values for block in x.split(rows_per_block)])
 
 
+@per_tensor
+def _reference_radii(ref_feats: torch.Tensor) -> torch.Tensor:
+    """The reference rows' k-th neighbour radii, once per reference tensor (every cell shares them)."""
+    return _kth_neighbour_radii(ref_feats.float(), PRC_NEIGHBORHOOD)
+
+
 @dataclass(frozen=True)
 class ManifoldMemberships:
     """Per-row k-NN manifold memberships: `inside` (sample inside the reference manifold; its mean is
@@ -155,8 +192,9 @@ class ManifoldMemberships:
 
     @classmethod
     def of(cls, feats: torch.Tensor, ref_feats: torch.Tensor, k: int = PRC_NEIGHBORHOOD) -> "ManifoldMemberships":
+        ref_radii = _reference_radii(ref_feats) if k == PRC_NEIGHBORHOOD else _kth_neighbour_radii(ref_feats.float(), k)
         feats, ref_feats = feats.float(), ref_feats.float()
-        ref_radii, radii = _kth_neighbour_radii(ref_feats, k), _kth_neighbour_radii(feats, k)
+        radii = _kth_neighbour_radii(feats, k)
         dist = torch.cdist(feats, ref_feats)
         return cls(inside=(dist <= ref_radii[None, :]).any(1), covers=dist <= radii[:, None])
 

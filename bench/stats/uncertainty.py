@@ -8,6 +8,9 @@ differences between cells are computed later without the features (bench/stats/p
 """
 from __future__ import annotations
 
+import functools
+import time
+
 import numpy as np
 import torch
 
@@ -19,6 +22,18 @@ from bench.stats.intervals import LEVEL, interval
 
 UNIT = (0.0, 1.0)
 NONNEGATIVE = (0.0, np.inf)
+
+
+def _timed(method):
+    """Adds the method's time to the cell's `bootstrap_seconds` column."""
+    @functools.wraps(method)
+    def timed(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self.columns["bootstrap_seconds"] = self.columns.get("bootstrap_seconds", 0.0) + time.perf_counter() - start
+    return timed
 
 
 class CellUncertainty:
@@ -36,6 +51,7 @@ class CellUncertainty:
         self.replicates[name] = replicates.astype(np.float64)
         self.columns[f"{name}_lo"], self.columns[f"{name}_hi"] = interval(point, replicates, LEVEL, bounds)
 
+    @_timed
     def frechet(self, name: str, point: float, feats: torch.Tensor, ref_feats: torch.Tensor) -> None:
         """Interval and N-extrapolation of a Frechet distance (`name` is its column: fid, fid_inception, ...)."""
         replicates = FrechetReplicates(feats, ref_feats)
@@ -47,17 +63,21 @@ class CellUncertainty:
         self.record(name, point, draws, NONNEGATIVE)
         self.columns.update(extrapolate(replicates, self.n, name))
 
+    @_timed
     def inception_score(self, point: float, logits: torch.Tensor) -> None:
         self.record("is_mean", point, inception_score_replicates(logits, self.idx, self.seed), (1.0, np.inf))
         self.columns.update(extrapolate(inception_score_of_counts(logits), self.n, "is"))
 
+    @_timed
     def mean(self, name: str, point: float, per_row: torch.Tensor) -> None:
         self.record(name, point, mean_replicates(per_row, self.counts), UNIT)
 
+    @_timed
     def manifold(self, points: dict, feats: torch.Tensor, ref_feats: torch.Tensor) -> None:
         memberships = ManifoldMemberships.of(feats, ref_feats)
         self.record("precision", points["precision"], memberships.precision(self.counts), UNIT)
         self.record("recall", points["recall"], memberships.recall(self.counts), UNIT)
 
+    @_timed
     def kernel(self, point: float, feats: torch.Tensor, ref_feats: torch.Tensor) -> None:
         self.record("kid_mean", point, KernelReplicates(feats, ref_feats, point)(self.counts), (-np.inf, np.inf))

@@ -160,3 +160,40 @@ def test_differences_from_a_reference_method_pair_by_strength_and_pick_the_best_
     higher = differences_from_method(table, "a", "fid", higher_is_better=True, replicates=replicates).set_index("at")
     assert higher.loc["best (3 vs 2)", "difference"] == pytest.approx(2.0)
     assert lower.paired.all()
+
+
+def test_gram_form_replicates_equal_an_independent_dxd_computation_to_1e9():
+    """The parallel Gram-form replicates (one LAPACK call per draw, the centring's null vector
+    deflated) against the d x d form written out here: the resample's scatter S* has rank k - 1 (k
+    distinct rows), so Tr (S_r^(1/2) S* S_r^(1/2))^(1/2) sums the square roots of its k - 1 largest
+    eigenvalues (the other d - k + 1 are zero up to rounding, left out so that their sqrt(eps) noise
+    does not decide the comparison)."""
+    torch.manual_seed(1)
+    n, d = 150, 180
+    x, y = (torch.relu(torch.randn(n, d)) + 0.1).double(), torch.relu(torch.randn(900, d)).double()
+    counts = torch.cat([torch.ones(1, n, dtype=torch.float64), row_counts(draw_indices(n, 12), n)])
+    got = FrechetReplicates(x, y)(counts)
+    mu_r, s_r = y.mean(0), torch.cov(y.T)
+    vals, vecs = torch.linalg.eigh(s_r)
+    root = (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+    for c, fid in zip(counts, got):
+        m = c.sum()
+        mu = c @ x / m
+        scatter = (x - mu).T @ (c[:, None] * (x - mu)) / (m - 1)
+        k = int((c > 0).sum())
+        top = torch.linalg.eigvalsh(root @ scatter @ root)[-(k - 1):]
+        want = ((mu - mu_r) ** 2).sum() + torch.trace(scatter) + torch.trace(s_r) - 2 * top.sqrt().sum()
+        assert fid == pytest.approx(float(want), rel=1e-9)
+
+
+def test_reference_statistics_are_computed_once_per_reference_tensor():
+    from bench.stats.bootstrap import reference_moments
+    y = torch.randn(400, 8)
+    first = reference_moments(y)
+    assert reference_moments(y) is first
+    y.mul_(2)  # an in-place change is seen
+    assert reference_moments(y) is not first
+    np.testing.assert_allclose(reference_moments(y)[2], 4 * first[2], rtol=1e-12)
+    key = id(y)
+    del y
+    assert key not in reference_moments.cache  # freed with its tensor: a new tensor cannot inherit it
