@@ -3,7 +3,8 @@ set's features, which the process holds once (bench/evaluation/features.py: refe
 
 `per_tensor(fn)` caches fn(t) by the tensor object itself and its version counter (an in-place change
 computes it again); an entry goes when its tensor is freed, so a new tensor can never be served an old
-tensor's value."""
+tensor's value. (Inference tensors carry no version counter; they cannot be changed outside
+inference mode, and nothing here changes features in place.)"""
 from __future__ import annotations
 
 import functools
@@ -20,12 +21,12 @@ def per_tensor(fn: Callable[[torch.Tensor], T]) -> Callable[[torch.Tensor], T]:
 
     @functools.wraps(fn)
     def cached(t: torch.Tensor) -> T:
-        key = id(t)
-        if key in cache and cache[key][0] == t._version:
+        key, version = id(t), -1 if t.is_inference() else t._version  # inference tensors have no counter
+        if key in cache and cache[key][0] == version:
             return cache[key][1]
         if key not in cache:
             weakref.finalize(t, cache.pop, key, None)
-        cache[key] = (t._version, fn(t))
+        cache[key] = (version, fn(t))
         return cache[key][1]
     cached.cache = cache  # for tests: what is held
     return cached
