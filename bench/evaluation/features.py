@@ -247,6 +247,12 @@ def extraction_runtime(extractor: Extractor, images: torch.Tensor, device: str =
     return _CHOSEN[key]
 
 
+def runtime_used(extractor: Extractor, shape: tuple[int, ...], device: str = "cpu") -> str:
+    """The runtime this process chose for the extractor on images of `shape` ("none" before any extraction)."""
+    chosen = _CHOSEN.get((extractor.name, tuple(extractor.layers), str(device), extractor.fast, tuple(shape)))
+    return chosen.name if chosen is not None else "none"
+
+
 def extract(extractor: Extractor, images: torch.Tensor, batch_size: int | None = None,
             device: str = "cpu") -> dict[str, torch.Tensor]:
     """Features of uint8 images (N, C, H, W) for every layer the extractor's metrics use, in fp32, in

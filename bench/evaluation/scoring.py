@@ -27,7 +27,7 @@ import torch
 from bench.data.datasets import nominal_shape
 from bench.evaluation.evaluator import EvaluatorMissing
 from bench.evaluation.features import (FEATURES, Extractor, extract, extraction_runtime, get_extractor, reference_features,
-                                       reference_path)
+                                       reference_path, runtime_used)
 from bench.evaluation.metrics import class_consistency, distribution_metrics, fid_and_stats, inception_score
 from bench.infra.stages import Stopwatch, features_key
 from bench.spec.sections import RunSpec
@@ -98,7 +98,7 @@ class FeatureStream:
         joined = {}
         for role, extractor in self._extractors().items():
             self.watch.record("features", extractor.name, self.seconds[role], units=n, unit="images",
-                              key=features_key(extractor.kind, shape))
+                              key=features_key(extractor.kind, shape, runtime_used(extractor, shape, self.device)))
             joined[role] = {layer: torch.cat([part[layer] for part in self.parts[role]]) for layer in self.parts[role][0]}
         feats = joined["main"]
         if "evaluator" in joined:
@@ -140,7 +140,8 @@ def prepare_references(spec: RunSpec, extractors: CellExtractors, cache: Path, d
         feats = reference_features(spec.data, split, extractor, cache, device)
         watch.record("reference", f"{extractor.name} {spec.data.name}/{split}", time.perf_counter() - start,
                      units=len(feats[extractor.fid_layer]), unit="images", cached=cached,
-                     key=features_key(extractor.kind, nominal_shape(spec.data)))
+                     key=features_key(extractor.kind, nominal_shape(spec.data),
+                                      runtime_used(extractor, nominal_shape(spec.data), device)))
 
 
 def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, torch.Tensor], labels: torch.Tensor,

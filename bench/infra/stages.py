@@ -41,9 +41,10 @@ def train_key(kind: str, data: str, net_hash: str) -> str:
     return f"{kind} {data} net {net_hash[:8]}"
 
 
-def features_key(kind: str, shape: tuple[int, ...]) -> str:
-    """What a feature extraction rate (seconds per image) depends on: the extractor kind and the image shape."""
-    return f"{kind} {'x'.join(map(str, shape))}"
+def features_key(kind: str, shape: tuple[int, ...], runtime: str) -> str:
+    """What a feature extraction rate (seconds per image) depends on: the extractor kind, the image shape and
+    the runtime that computed the features (bench/evaluation/runtimes.py)."""
+    return f"{kind} {'x'.join(map(str, shape))} {runtime}"
 
 
 def metrics_key(bootstrap: int, extractors: str) -> str:

@@ -17,6 +17,7 @@ from bench.infra.store import atomic_write_bytes
 from bench.models.fastpath import native_bf16
 from bench.perf.decision import decision_table
 from bench.perf.extraction import extraction_batch_sizes, inception_extraction
+from bench.perf.pipeline import pipeline_throughput
 from bench.perf.profile import profile_batch_sizes
 from bench.perf.quality import quality_comparison
 from bench.perf.report import write_report
@@ -28,9 +29,10 @@ EXPERIMENTS = (
     ("throughput.csv", "throughput", lambda a: measure_throughput(a.rounds, a.batch, a.device, a.bf16, a.compile)),
     ("fastpath_decision.csv", "throughput", lambda a: decision_table(a.device, a.batch, a.compile)),
     ("profile_batch_sizes.csv", "profile", lambda a: profile_batch_sizes(a.device)),
-    ("inception_fast.csv", "features", lambda a: inception_extraction(a.rounds, a.device)),
+    ("inception_runtimes.csv", "features", lambda a: inception_extraction(a.rounds, a.device)),
     ("inception_batch.csv", "feature_batches", lambda a: extraction_batch_sizes(a.rounds, a.device)),
     ("fast_vs_fp32.csv", "quality", lambda a: quality_comparison(Path("results"))),
+    ("pipeline.csv", "pipeline", lambda a: pipeline_throughput(a.device, a.pipeline_samples, a.pipeline_steps)),
 )
 
 
@@ -46,13 +48,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", action="store_true", help="also run the ci suite fp32 vs fast vs bf16")
     parser.add_argument("--profile", action="store_true", help="also profile the network at batch 256 vs 512")
     parser.add_argument("--features", action="store_true",
-                        help="also time Inception extraction fp32 vs fast and compare their FID")
+                        help="also time Inception extraction by every runtime and the fast path, and compare their FID")
     parser.add_argument("--feature-batches", action="store_true",
                         help="also time Inception extraction (fp32 and fast) at batch sizes 16 to 128")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="also time the whole pipeline (sampling, Inception features, FID + bootstrap) on a "
+                             "random-weight ADM ImageNet 64x64 network")
+    parser.add_argument("--pipeline-samples", type=int, default=10_000)
+    parser.add_argument("--pipeline-steps", type=int, default=25)
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
     wanted = {"throughput": not args.skip_throughput, "profile": args.profile, "features": args.features,
-              "feature_batches": args.feature_batches, "quality": args.quality}
+              "feature_batches": args.feature_batches, "quality": args.quality, "pipeline": args.pipeline}
     measures = any(wanted.values())
     try:
         if measures:  # with nothing to measure, the report is rebuilt from the stored files on any machine
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             commands["ratios.csv"] = command
         atomic_write_bytes(out / "ratios.csv", ratio_table.to_csv(index=False).encode())
         print(ratio_table.to_string(index=False))
-    if measures and ((out / "throughput.csv").exists() or (out / "inception_fast.csv").exists()):
+    if measures and ((out / "throughput.csv").exists() or (out / "inception_runtimes.csv").exists()):
         write("roofline.csv", roofline_table(out, args.device), machine=False)
     atomic_write_bytes(out / "commands.json", json.dumps(commands, indent=1, sort_keys=True).encode())
     atomic_write_bytes(out / "environment.json", json.dumps(environments, indent=1, sort_keys=True).encode())

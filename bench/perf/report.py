@@ -49,16 +49,23 @@ def write_report(out: Path) -> Path:
                          "random weights), for sampling passes and for training steps (forward + backward); bf16 is "
                          "eligible only within 2% relative RMS error of fp32's eps; compile only where its saving repays "
                          "its warm-up over the work (one mnist cell's network calls; one mnist model's training).")
-    lines += csv_section(out, "inception_fast.csv", "Inception feature extraction: fp32 eager vs the fast path",
-                         "Throughput on 128 MNIST images (best of the interleaved rounds) and the FID each gives on the "
-                         "same samples and reference, with fp32's 95% bootstrap interval: the fast path's FID change "
-                         "must stay far inside it.")
+    lines += csv_section(out, "inception_runtimes.csv", "Inception feature extraction: every runtime, fp32 eager and the fast path",
+                         "Throughput on 128 MNIST images at the extraction batch (best of the interleaved rounds), each "
+                         "one's largest feature difference from fp32 eager (relative to the largest feature), and the FID "
+                         "each gives on the same samples and reference, with its 95% bootstrap interval. A runtime is used "
+                         "by default only within 1e-4 of eager (bench/evaluation/runtime_choice.py); the bf16 fast path "
+                         "stays opt-in.")
     lines += csv_section(out, "inception_batch.csv", "Inception feature extraction against its batch size",
                          "The same 128 MNIST images extracted at each batch size, interleaved (best of the rounds); "
                          "`vs_largest_batch` is the throughput over that of the largest batch timed.")
     lines += csv_section(out, "roofline.csv", "Roofline: achieved FLOP/s against the peak",
                          "FLOPs per image from torch's flop counter; peak from cores x clock x FLOPs per cycle "
-                         "(bench/perf/roofline.py states the derivation; `peak_from` shows it per row).")
+                         "(bench/perf/roofline.py states the derivation; `peak_from` shows it per row); attainable: a "
+                         "2048 x 2048 matrix product in the dtype, timed in the same run.")
+    lines += csv_section(out, "pipeline.csv", "The whole pipeline on an imagenet64-shaped workload (bench/perf/pipeline.py)",
+                         "A random-weight ADM ImageNet 64x64 network sampled with CFG, Inception features of each batch "
+                         "as it is sampled, FID with its bootstrap against noise images' features; `roofline_seconds` is "
+                         "the sampling network's FLOPs at the device's nominal fp32 peak.")
     lines += stage_breakdown(Path("results") / "mnist", "The `mnist` suite (every invocation)")
     lines += stage_breakdown(out / "mnist_cold", "The `mnist` suite in one cold-cache run (`mnist_cold/`, see the notes)")
     lines += csv_section(out, "ratios.csv", "Targets", floatfmt=".3f")

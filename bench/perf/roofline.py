@@ -6,11 +6,14 @@ counts 2; convolutions and matrix products only, which is where the arithmetic i
 
 Peak on a CPU = cores torch uses x clock x FLOPs per cycle per core, where FLOPs per cycle follow from
 the vector ISA torch dispatches to (`torch.backends.cpu.get_cpu_capability()`) and the instructions for
-the dtype: fp32 FMA is 2 FLOPs per lane, with 2 FMA pipes per core (8 lanes with AVX2, 16 with AVX-512);
-AVX512-BF16's dot product (vdpbf16ps) doubles the lanes for bf16; AMX-BF16 tiles do 1,024 bf16 FLOPs per
-cycle per core. The clock is /proc/cpuinfo's `cpu MHz` (the current clock; turbo can exceed it, and some
-cores run AVX-512 at half width, so the peak is a nominal figure and the table says which). On CUDA the
-peak is the data-sheet dense figure of the named GPUs (`CUDA_PEAK_TFLOPS`), NaN for others.
+the dtype: fp32 FMA is 2 FLOPs per lane, with 2 FMA pipes per core (8 lanes with AVX2, 16 with AVX-512),
+except on AMD family 19h (Zen 4), which executes a 512-bit FMA as two 256-bit halves, so its AVX-512 has
+the lanes of AVX2; AVX512-BF16's dot product (vdpbf16ps) doubles the lanes for bf16; AMX-BF16 tiles do
+1,024 bf16 FLOPs per cycle per core. The clock is /proc/cpuinfo's `cpu MHz` (the nominal clock; boost can
+exceed it, so the peak is a nominal figure and the table says how it was derived). Beside it stands what
+this machine attains: the FLOP/s of a large matrix product in the dtype, timed here (`attainable_flops`),
+the practical roof for dense convolution. On CUDA the peak is the data-sheet dense figure of the named
+GPUs (`CUDA_PEAK_TFLOPS`), NaN for others.
 """
 from __future__ import annotations
 
@@ -44,13 +47,23 @@ def cpu_clock_ghz() -> float:
     raise RuntimeError("no 'cpu MHz' in /proc/cpuinfo: give the clock by hand")
 
 
+def _cpuinfo(field: str) -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith(field):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
 def cpu_flops_per_cycle(dtype: str) -> tuple[float, str]:
     """FLOPs per cycle per core for the dtype on this CPU, and how it was derived."""
     capability = torch.backends.cpu.get_cpu_capability()
     lanes = 16 if capability.startswith("AVX512") else 8 if capability.startswith("AVX2") else 4
+    split = capability.startswith("AVX512") and _cpuinfo("vendor_id") == "AuthenticAMD" and _cpuinfo("cpu family") == "25"
+    lanes = 8 if split else lanes
     fma = 2 * 2 * lanes  # 2 pipes x 2 FLOPs per lane
     if dtype == "fp32":
-        return fma, f"{capability}: 2 FMA pipes x {lanes} fp32 lanes x 2"
+        return fma, (f"{capability} on AMD family 19h (Zen 4: 512-bit ops as two 256-bit halves): 2 FMA pipes x 8 fp32 "
+                     "lanes x 2" if split else f"{capability}: 2 FMA pipes x {lanes} fp32 lanes x 2")
     amx = bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
     if amx:
         return 1024.0, "AMX-BF16 tiles: 1024 bf16 FLOPs per cycle"
@@ -72,9 +85,25 @@ def peak_flops(device: str, dtype: str) -> tuple[float, str]:
     return cores * clock * 1e9 * per_cycle, f"{cores} cores x {clock:.2f} GHz x {per_cycle:g} ({how})"
 
 
+def attainable_flops(device: str, dtype: str, size: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of a size x size matrix product in the dtype on `device`, the best of `repeats` after a warm-up."""
+    import time
+    kind = torch.bfloat16 if dtype == "bf16" else torch.float32
+    a, b = (torch.randn(size, size, device=device).to(kind) for _ in range(2))
+    best = float("inf")
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        a @ b
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best
+
+
 def roofline_table(out: Path, device: str) -> pd.DataFrame:
     """Achieved FLOP/s of the measured networks beside the device's peak for their dtype: the mnist
-    network from throughput.csv (network time per evaluated image) and Inception from inception_fast.csv."""
+    network from throughput.csv (network time per evaluated image) and Inception from inception_runtimes.csv;
+    beside each, the attainable FLOP/s of a large matrix product in its dtype, timed here."""
     from bench.evaluation.features import get_extractor
     rows = []
     if (out / "throughput.csv").exists():
@@ -86,12 +115,12 @@ def roofline_table(out: Path, device: str) -> pd.DataFrame:
             per_image = row.network_seconds / (row.batch * row.nfe_per_image)
             rows.append({"network": f"mnist UNet ({row.config})", "dtype": "bf16" if row.network_dtype == "bfloat16" else "fp32",
                          "gflops_per_image": flops / 1e9, "images_per_second": 1 / per_image})
-    if (out / "inception_fast.csv").exists():
+    if (out / "inception_runtimes.csv").exists():
         from torch_fidelity.utils import create_feature_extractor
         extractor = get_extractor("inception", DataSpec("mnist"))
         net = create_feature_extractor(extractor.name, extractor.layers, cuda=False, verbose=False)
         flops = flops_per_image(net, torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
-        for row in pd.read_csv(out / "inception_fast.csv").itertuples():
+        for row in pd.read_csv(out / "inception_runtimes.csv").itertuples():
             dtype = "bf16" if row.extraction == "fast" and row.native_bf16 else "fp32"
             rows.append({"network": f"FID Inception ({row.extraction})", "dtype": dtype,
                          "gflops_per_image": flops / 1e9, "images_per_second": row.images_per_second})
@@ -101,5 +130,8 @@ def roofline_table(out: Path, device: str) -> pd.DataFrame:
         peaks = {dtype: peak_flops(device, dtype) for dtype in ("fp32", "bf16")}
         table["peak_gflops"] = [peaks[d][0] / 1e9 for d in table.dtype]
         table["fraction_of_peak"] = table.achieved_gflops / table.peak_gflops
+        attained = {dtype: attainable_flops(device, dtype) / 1e9 for dtype in set(table.dtype)}
+        table["attainable_gflops"] = [attained[d] for d in table.dtype]
+        table["fraction_of_attainable"] = table.achieved_gflops / table.attainable_gflops
         table["peak_from"] = [peaks[d][1] for d in table.dtype]
     return table

@@ -6,10 +6,14 @@ method records, bench/guidance/registry.py), so the plan counts what the run wil
 Each stage's cost is its units (images seen in training, network evaluations x images in sampling,
 images through each extractor and scored) times a rate in seconds per unit. Rates come from the stage
 ledgers of earlier runs on this machine and device (bench/infra/stages.py; `rates`), pooled over every suite
-in the results folder. Where no run measured a rate, sampling is timed here on one batch of the
-cell's size through the (untrained) network, training as 3 such forward passes per image seen, and
-the feature and metric stages are left unestimated (NaN) rather than guessed. Cells already finished,
-models, classifiers and reference features already cached cost nothing.
+in the results folder. Where no run measured a rate, it is timed here: sampling on one batch of the
+cell's size through the (untrained) network, training as 3 such forward passes per image seen, feature
+extraction on real images of the reference split through the runtime the run will use (for Inception
+the measured choice of bench/evaluation/runtime_choice.py, made now where this machine has none cached,
+and then reused by the run), and scoring on random features of the cell's sizes and dimensions (the
+same metric and bootstrap calls as bench/evaluation/scoring.py). A stage that cannot be timed here
+(no such device, unreadable data) stays NaN rather than guessed, and the total then says "at least".
+Cells already finished, models, classifiers and reference features already cached cost nothing.
 """
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ import torch
 
 from bench.data.datasets import load_dataset, nominal_shape
 from bench.evaluation.evaluator import evaluator_key, weights_dir
-from bench.evaluation.features import reference_cached
+from bench.evaluation.features import FEATURES, extract, extraction_runtime, get_extractor, reference_cached
+from bench.evaluation.metrics import distribution_metrics, fid_and_stats
 from bench.guidance import method_needs
 from bench.infra.devices import DeviceError, check_device
 from bench.infra.stages import LEDGER, features_key, machine_identity, rates, read_ledger, sampling_key, train_key
@@ -34,6 +39,7 @@ from bench.sources import SOURCES
 from bench.sources.classifier import NOISY_CLASSIFIER
 from bench.spec.errors import BenchError
 from bench.spec.hashing import stable_hash
+from bench.stats.uncertainty import CellUncertainty
 from bench.suites.cells import Cell
 
 STAGE_COLUMNS = ["reference_s", "train_s", "sampling_s", "features_s", "metrics_s"]
@@ -92,6 +98,49 @@ def feature_kinds(spec) -> list[str]:
     return list(dict.fromkeys(kinds))
 
 
+_FEATURE_RATES: dict[tuple, tuple[str, float]] = {}
+
+
+def features_rate_now(spec, kind: str, device: str, batches: int = 2) -> tuple[str, float]:
+    """(runtime, seconds per image) of the kind's extractor on this data, timed now on `batches` batches
+    of the reference split's images after one warm-up batch, through the runtime the run will use."""
+    key = (spec.data, spec.eval.reference_split, kind, device)
+    if key not in _FEATURE_RATES:
+        extractor = get_extractor(kind, spec.data)
+        batch = FEATURES[kind].batch_size(device)
+        images = load_dataset(spec.data, spec.eval.reference_split).images[:batch * (batches + 1)]
+        runtime = extraction_runtime(extractor, images, device)
+        extract(extractor, images[:batch], device=device)
+        start = time.perf_counter()
+        extract(extractor, images[batch:], device=device)
+        _FEATURE_RATES[key] = runtime.name, (time.perf_counter() - start) / len(images[batch:])
+    return _FEATURE_RATES[key]
+
+
+def scoring_seconds_now(spec) -> float:
+    """Seconds of one cell's scoring, timed on random non-negative features of its N, reference size and
+    feature dimensions, through the calls of bench/evaluation/scoring.py (point metrics, bootstrap
+    intervals and N-extrapolation in every feature space the cell scores)."""
+    n, n_ref = spec.sample.num_samples, reference_size(spec)
+    if math.isnan(n_ref):
+        raise BenchError(f"the reference split of {spec.data.name} is not readable here")
+    generator = torch.Generator().manual_seed(0)
+
+    def features(rows: int, kind: str) -> torch.Tensor:
+        return torch.rand(rows, FEATURES[kind].feature_dim, generator=generator)
+    start = time.perf_counter()
+    uncertainty = CellUncertainty(n, spec.eval.bootstrap, spec.eval.bootstrap_reference)
+    sample, real = features(n, spec.eval.features), features(int(n_ref), spec.eval.features)
+    points = distribution_metrics(sample, real, FEATURES[spec.eval.features].full_rank)
+    uncertainty.frechet("fid", points["fid"], sample, real)
+    uncertainty.kernel(points["kid_mean"], sample, real)
+    uncertainty.manifold(points, sample, real)
+    for kind in feature_kinds(spec)[1:]:
+        sample, real = features(n, kind), features(int(n_ref), kind)
+        uncertainty.frechet(f"fid_{kind}", fid_and_stats(sample, real)["fid"], sample, real)
+    return time.perf_counter() - start
+
+
 def stored_ledgers(results: Path) -> list[pd.DataFrame]:
     """Every suite's stage ledger under a results root."""
     return [read_ledger(path) for path in sorted(Path(results).glob(f"*/{LEDGER}"))]
@@ -105,6 +154,29 @@ class Rates:
         self.device = device
         self.measured = rates(stored_ledgers(results), machine_identity(device))
         self.timed: dict[str, float] = {}
+
+    def features(self, spec, kind: str) -> tuple[float, str]:
+        """Seconds per image through the kind's extractor: from the ledgers at its runtime, else timed now."""
+        try:
+            check_device(self.device)
+            runtime, timed = features_rate_now(spec, kind, self.device)
+        except (DeviceError, BenchError) as err:
+            return math.nan, f"unmeasured ({err})"
+        measured, basis = self.get("features", features_key(kind, nominal_shape(spec.data), runtime))
+        return (measured, basis) if not math.isnan(measured) else (timed, f"timed now ({runtime})")
+
+    def metrics(self, spec) -> tuple[float, str]:
+        """Seconds per image of scoring: from the ledgers, else timed now on random features."""
+        measured, basis = self.get("metrics", scoring_key(spec))
+        if not math.isnan(measured):
+            return measured, basis
+        key = repr((scoring_key(spec), spec.sample.num_samples, reference_size(spec)))
+        if key not in self.timed:
+            try:
+                self.timed[key] = scoring_seconds_now(spec) / spec.sample.num_samples
+            except BenchError as err:
+                return math.nan, f"unmeasured ({err})"
+        return self.timed[key], "timed now (random features)"
 
     def get(self, stage: str, key: str) -> tuple[float, str]:
         for measured_stage in ((stage, "reference") if stage == "features" else (stage,)):
@@ -182,14 +254,14 @@ def _stage_seconds(cell: Cell, sampling_units: float, rate: Rates, charged: set[
 
     features = reference = 0.0
     for kind in feature_kinds(s):
-        per_image, basis["features"] = rate.get("features", features_key(kind, shape))
+        per_image, basis["features"] = rate.features(s, kind)
         features += per_image * s.sample.num_samples
         charge = repr((s.data, s.eval.reference_split, kind))
         if charge not in charged and not reference_cached(s.data, s.eval.reference_split, kind, cache_root()):
             charged.add(charge)
             reference += per_image * reference_size(s)
     out["features_s"], out["reference_s"] = features, reference
-    per_image, basis["metrics"] = rate.get("metrics", scoring_key(s))
+    per_image, basis["metrics"] = rate.metrics(s)
     out["metrics_s"] = per_image * s.sample.num_samples
     out["basis"] = ", ".join(f"{k}: {v}" for k, v in basis.items())
     return out
@@ -199,7 +271,7 @@ def summary(table: pd.DataFrame, device: str) -> str:
     """The plan in one line: cells, samples, NFE, and the hours still to run by stage with their basis
     ("at least" where a stage has no measured rate yet)."""
     todo = table[~table.done]
-    stages = ", ".join(f"{c.removesuffix('_s')} {todo[c].sum(min_count=len(todo) > 0) / 60:.1f}" for c in STAGE_COLUMNS)
+    stages = ", ".join(f"{c.removesuffix('_s')} {todo[c].sum(skipna=False) / 60:.1f}" for c in STAGE_COLUMNS)
     basis = "; ".join(sorted(set(todo["basis"].dropna()))) if "basis" in todo else ""
     bound = "at least " if todo[STAGE_COLUMNS].isna().any().any() else ""
     return (f"plan: {len(table)} cells ({int(table.done.sum())} finished), {table.samples.sum():,} samples, "

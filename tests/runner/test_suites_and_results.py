@@ -146,10 +146,24 @@ def test_bad_runner_input_is_a_clear_error(args, message, capsys, tmp_path):
 
 
 def test_dry_run_prints_the_plan_and_trains_nothing(cache_dir, capsys, tmp_path):
+    assert runner.main(["--suite", "tiny", "--dry-run", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"plan: {len(tiny_cells())} cells" in out and "sampling NFE" in out
+    assert "features: timed now (torch-eager)" in out and "metrics: timed now (random features)" in out
+    assert not cache_dir.exists() and not (tmp_path / "tiny").exists()
+
+
+@pytest.mark.slow
+def test_a_cold_plan_prices_every_stage(cache_dir, capsys, tmp_path):
+    """With an empty cache and no ledgers every stage of the mnist suite is timed here, none is left
+    NaN or shown as 0.0 (the 10k Inception reference among them), and the plan trains nothing."""
     assert runner.main(["--suite", "mnist", "--dry-run", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "plan: 52 cells" in out and "sampling NFE" in out
-    assert not cache_dir.exists() and not (tmp_path / "mnist").exists()
+    line = next(row for row in out.splitlines() if row.startswith("plan: 52 cells"))
+    assert "at least" not in line and "nan" not in line.split("nan = ")[0]
+    stages = dict(part.rsplit(" ", 1) for part in line.split("minutes by stage: ")[1].split(";")[0].split(", "))
+    assert all(float(minutes) > 0 for minutes in stages.values()), stages
+    assert set(p.name for p in cache_dir.iterdir()) <= {"inception", "feature-runtimes"}  # measurements, no models
 
 
 def test_set_overrides_reach_the_spec(finished, monkeypatch, tmp_path):
