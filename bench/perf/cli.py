@@ -15,6 +15,7 @@ from bench.infra.devices import DeviceError, check_device
 from bench.infra.envinfo import environment
 from bench.infra.store import atomic_write_bytes
 from bench.models.fastpath import native_bf16
+from bench.perf.coldrun import cold_vs_stored, plan_vs_run
 from bench.perf.decision import decision_table
 from bench.perf.extraction import extraction_batch_sizes, inception_extraction
 from bench.perf.pipeline import pipeline_throughput
@@ -33,6 +34,8 @@ EXPERIMENTS = (
     ("inception_batch.csv", "feature_batches", lambda a: extraction_batch_sizes(a.rounds, a.device)),
     ("fast_vs_fp32.csv", "quality", lambda a: quality_comparison(Path("results"))),
     ("pipeline.csv", "pipeline", lambda a: pipeline_throughput(a.device, a.pipeline_samples, a.pipeline_steps)),
+    ("mnist_cold_vs_stored.csv", "cold", lambda a: cold_vs_stored(Path(a.cold_run), Path("results/mnist"))),
+    ("plan_vs_run.csv", "cold", lambda a: plan_vs_run(Path(a.cold_run))),
 )
 
 
@@ -56,10 +59,15 @@ def main(argv: list[str] | None = None) -> int:
                              "random-weight ADM ImageNet 64x64 network")
     parser.add_argument("--pipeline-samples", type=int, default=10_000)
     parser.add_argument("--pipeline-steps", type=int, default=25)
+    parser.add_argument("--cold", action="store_true",
+                        help="compare the cold-cache mnist run in --cold-run with the stored suite, and price the same "
+                             "run from an empty cache (timed now) against its stage ledger")
+    parser.add_argument("--cold-run", default="results/perf/mnist_cold")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
     wanted = {"throughput": not args.skip_throughput, "profile": args.profile, "features": args.features,
-              "feature_batches": args.feature_batches, "quality": args.quality, "pipeline": args.pipeline}
+              "feature_batches": args.feature_batches, "quality": args.quality, "pipeline": args.pipeline,
+              "cold": args.cold}
     measures = any(wanted.values())
     try:
         if measures:  # with nothing to measure, the report is rebuilt from the stored files on any machine

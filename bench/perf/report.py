@@ -66,6 +66,12 @@ def write_report(out: Path) -> Path:
                          "A random-weight ADM ImageNet 64x64 network sampled with CFG, Inception features of each batch "
                          "as it is sampled, FID with its bootstrap against noise images' features; `roofline_seconds` is "
                          "the sampling network's FLOPs at the device's nominal fp32 peak.")
+    lines += csv_section(out, "plan_vs_run.csv", "The plan against the run (bench/perf/coldrun.py)",
+                         "`--dry-run`'s price of the mnist suite from an empty cache and no ledgers (every rate timed "
+                         "then), beside the minutes each stage took in the cold-cache run of `mnist_cold/`.")
+    lines += csv_section(out, "mnist_cold_vs_stored.csv", "The cold-cache run against the stored suite",
+                         "Each metric of each cold-run cell beside the stored cell of the same run id, with its tolerance, "
+                         "and the cell's bootstrap seconds as a share of its sampling, feature and scoring seconds.")
     lines += stage_breakdown(Path("results") / "mnist", "The `mnist` suite (every invocation)")
     lines += stage_breakdown(out / "mnist_cold", "The `mnist` suite in one cold-cache run (`mnist_cold/`, see the notes)")
     lines += csv_section(out, "ratios.csv", "Targets", floatfmt=".3f")
