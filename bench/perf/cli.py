@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             commands["ratios.csv"] = command
         atomic_write_bytes(out / "ratios.csv", ratio_table.to_csv(index=False).encode())
         print(ratio_table.to_string(index=False))
-    if measures and ((out / "throughput.csv").exists() or (out / "inception_runtimes.csv").exists()):
+    if measures and any((out / name).exists() for name in ("throughput.csv", "inception_runtimes.csv",
+                                                           "feature_runtime_decision.json")):
         write("roofline.csv", roofline_table(out, args.device), machine=False)
     atomic_write_bytes(out / "commands.json", json.dumps(commands, indent=1, sort_keys=True).encode())
     atomic_write_bytes(out / "environment.json", json.dumps(environments, indent=1, sort_keys=True).encode())

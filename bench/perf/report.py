@@ -31,6 +31,20 @@ def csv_section(out: Path, name: str, title: str, text: str = "", floatfmt: str 
             pd.read_csv(out / name).to_markdown(index=False, floatfmt=floatfmt), ""]
 
 
+def runtime_decision_section(out: Path) -> list[str]:
+    """The feature-runtime decision a run recorded (feature_runtime_decision.json), as a table."""
+    path = out / "feature_runtime_decision.json"
+    if not path.exists():
+        return []
+    record = json.loads(path.read_text())
+    table = pd.DataFrame([{"runtime": name, **row} for name, row in record["candidates"].items()])
+    return ["## Which runtime computes Inception's features here (bench/evaluation/runtime_choice.py)", "",
+            f"The decision the cold-cache mnist run made on {record['machine']} for images {record['shape']} at batch "
+            f"{record['batch']}: every runtime checked against torch eager on {record['checked_on']} (eligible within "
+            f"{record['tolerance']:g} relative), timed on {record['timed_on']}; chosen: **{record['chosen']}** "
+            f"({record['versions']}).", "", table.to_markdown(index=False, floatfmt=".4g"), ""]
+
+
 def write_report(out: Path) -> Path:
     """report.md from whatever of throughput.csv, ratios.csv and fast_vs_fp32.csv exist."""
     commands = json.loads((out / "commands.json").read_text()) if (out / "commands.json").exists() else {}
@@ -49,6 +63,7 @@ def write_report(out: Path) -> Path:
                          "random weights), for sampling passes and for training steps (forward + backward); bf16 is "
                          "eligible only within 2% relative RMS error of fp32's eps; compile only where its saving repays "
                          "its warm-up over the work (one mnist cell's network calls; one mnist model's training).")
+    lines += runtime_decision_section(out)
     lines += csv_section(out, "inception_runtimes.csv", "Inception feature extraction: every runtime, fp32 eager and the fast path",
                          "Throughput on 128 MNIST images at the extraction batch (best of the interleaved rounds), each "
                          "one's largest feature difference from fp32 eager (relative to the largest feature), and the FID "

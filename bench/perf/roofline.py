@@ -100,9 +100,22 @@ def attainable_flops(device: str, dtype: str, size: int = 2048, repeats: int = 5
     return 2 * size ** 3 / best
 
 
+def _inception_rates(out: Path) -> dict[str, tuple[str, float]]:
+    """Inception's measured images per second by extraction (runtime or fast path) and dtype: from
+    inception_runtimes.csv, else from the runtime decision a run recorded (feature_runtime_decision.json)."""
+    import json
+    if (out / "inception_runtimes.csv").exists():
+        return {row.extraction: ("bf16" if row.extraction == "fast" and row.native_bf16 else "fp32", row.images_per_second)
+                for row in pd.read_csv(out / "inception_runtimes.csv").itertuples()}
+    if (out / "feature_runtime_decision.json").exists():
+        candidates = json.loads((out / "feature_runtime_decision.json").read_text())["candidates"]
+        return {name: ("fp32", row["images_per_second"]) for name, row in candidates.items() if "images_per_second" in row}
+    return {}
+
+
 def roofline_table(out: Path, device: str) -> pd.DataFrame:
     """Achieved FLOP/s of the measured networks beside the device's peak for their dtype: the mnist
-    network from throughput.csv (network time per evaluated image) and Inception from inception_runtimes.csv;
+    network from throughput.csv (network time per evaluated image) and Inception from `_inception_rates`;
     beside each, the attainable FLOP/s of a large matrix product in its dtype, timed here."""
     from bench.evaluation.features import get_extractor
     rows = []
@@ -115,15 +128,15 @@ def roofline_table(out: Path, device: str) -> pd.DataFrame:
             per_image = row.network_seconds / (row.batch * row.nfe_per_image)
             rows.append({"network": f"mnist UNet ({row.config})", "dtype": "bf16" if row.network_dtype == "bfloat16" else "fp32",
                          "gflops_per_image": flops / 1e9, "images_per_second": 1 / per_image})
-    if (out / "inception_runtimes.csv").exists():
+    inception = _inception_rates(out)
+    if inception:
         from torch_fidelity.utils import create_feature_extractor
         extractor = get_extractor("inception", DataSpec("mnist"))
         net = create_feature_extractor(extractor.name, extractor.layers, cuda=False, verbose=False)
         flops = flops_per_image(net, torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
-        for row in pd.read_csv(out / "inception_runtimes.csv").itertuples():
-            dtype = "bf16" if row.extraction == "fast" and row.native_bf16 else "fp32"
-            rows.append({"network": f"FID Inception ({row.extraction})", "dtype": dtype,
-                         "gflops_per_image": flops / 1e9, "images_per_second": row.images_per_second})
+        for name, (dtype, rate) in inception.items():
+            rows.append({"network": f"FID Inception ({name})", "dtype": dtype, "gflops_per_image": flops / 1e9,
+                         "images_per_second": rate})
     table = pd.DataFrame(rows)
     if len(table):
         table["achieved_gflops"] = table.gflops_per_image * table.images_per_second
