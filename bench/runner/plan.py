@@ -222,7 +222,6 @@ def plan(cells: list[Cell], device: str, results: str | Path = "results", suite:
 
 def _stage_seconds(cell: Cell, sampling_units: float, rate: Rates, charged: set[str]) -> dict:
     s = cell.spec
-    shape = nominal_shape(s.data)
     out, basis = {}, {}
     sampling, basis["sampling"] = rate.get("sampling", sampling_key(s.data.name, stable_hash(s.net), describe_sampling(s.sample)))
     if math.isnan(sampling):
