@@ -70,6 +70,9 @@ def write_report(out: Path) -> Path:
                          "each gives on the same samples and reference, with its 95% bootstrap interval. A runtime is used "
                          "by default only within 1e-4 of eager (bench/evaluation/runtime_choice.py); the bf16 fast path "
                          "stays opt-in.")
+    lines += csv_section(out, "inception_fast.csv", "Inception feature extraction: fp32 eager vs the fast path (an earlier measurement)",
+                         "Throughput on 128 MNIST images in one batch (best of the interleaved rounds) and the FID each gives "
+                         "on the same samples and reference, with fp32's 95% bootstrap interval.")
     lines += csv_section(out, "inception_batch.csv", "Inception feature extraction against its batch size",
                          "The same 128 MNIST images extracted at each batch size, interleaved (best of the rounds); "
                          "`vs_largest_batch` is the throughput over that of the largest batch timed.")
