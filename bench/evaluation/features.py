@@ -136,8 +136,12 @@ def inception_weights_path(path: str | None = None) -> tuple[Path, str] | None:
 
 
 def _register(name: str, base: type, **attrs: str) -> None:
+    """Register the extractor class once per name; a later call (e.g. another cache folder holding the same
+    weights) updates where its weights are read from."""
     if name not in FEATURE_EXTRACTORS_REGISTRY:
         register_feature_extractor(name, type(f"{base.__name__}_{name.replace('-', '_')}", (base,), attrs))
+    for key, value in attrs.items():
+        setattr(FEATURE_EXTRACTORS_REGISTRY[name], key, value)
 
 
 @dataclass(frozen=True)
