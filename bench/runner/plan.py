@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from baselines.noisy_classifier import NoisyClassifier
 from bench.data.datasets import load_dataset, nominal_shape
 from bench.evaluation.evaluator import evaluator_key, weights_dir
 from bench.evaluation.features import FEATURES, extract, extraction_runtime, get_extractor, reference_cached
@@ -178,6 +179,27 @@ class Rates:
                 return math.nan, f"unmeasured ({err})"
         return self.timed[key], "timed now (random features)"
 
+    def classifier_step(self, spec) -> float:
+        """Seconds per image of a noisy-classifier training step (forward and backward), timed now on one
+        batch of an untrained classifier of the spec's width (10 classes: the class count changes only its
+        last layer); NaN without the device."""
+        try:
+            check_device(self.device)
+        except DeviceError:
+            return math.nan
+        key = repr(("classifier", spec.data, spec.classifier))
+        if key not in self.timed:
+            shape, c = nominal_shape(spec.data), spec.classifier
+            net = NoisyClassifier(shape[0], 10, width=c.width).to(self.device)
+            z, lam = torch.randn(c.batch_size, *shape, device=self.device), torch.zeros(c.batch_size, device=self.device)
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                net(z, lam).logsumexp(1).sum().backward()
+                times.append(time.perf_counter() - start)
+            self.timed[key] = min(times[1:]) / c.batch_size
+        return self.timed[key]
+
     def get(self, stage: str, key: str) -> tuple[float, str]:
         for measured_stage in ((stage, "reference") if stage == "features" else (stage,)):
             if (measured_stage, key) in self.measured:
@@ -248,6 +270,8 @@ def _stage_seconds(cell: Cell, sampling_units: float, rate: Rates, charged: set[
     if str(path) not in charged and not path.exists() and not source.own_classifier(s.model):
         charged.add(str(path))
         per_image, _ = rate.get("train", train_key("classifier", s.data.name, f"w{c.width}"))
+        if math.isnan(per_image):
+            per_image = rate.classifier_step(s)
         train += per_image * c.steps * c.batch_size
     out["train_s"] = train
 
