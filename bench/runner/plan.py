@@ -112,9 +112,10 @@ def features_rate_now(spec, kind: str, device: str, batches: int = 2) -> tuple[s
         images = load_dataset(spec.data, spec.eval.reference_split).images[:batch * (batches + 1)]
         runtime = extraction_runtime(extractor, images, device)
         extract(extractor, images[:batch], device=device)
+        timed = images[batch:] if len(images) > batch else images  # a split smaller than a batch: time it again
         start = time.perf_counter()
-        extract(extractor, images[batch:], device=device)
-        _FEATURE_RATES[key] = runtime.name, (time.perf_counter() - start) / len(images[batch:])
+        extract(extractor, timed, device=device)
+        _FEATURE_RATES[key] = runtime.name, (time.perf_counter() - start) / len(timed)
     return _FEATURE_RATES[key]
 
 
