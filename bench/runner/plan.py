@@ -24,7 +24,6 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from baselines.noisy_classifier import NoisyClassifier
 from bench.data.datasets import load_dataset, nominal_shape
 from bench.evaluation.evaluator import evaluator_key, weights_dir
 from bench.evaluation.features import FEATURES, extract, extraction_runtime, get_extractor, reference_cached
@@ -191,7 +190,7 @@ class Rates:
         key = repr(("classifier", spec.data, spec.classifier))
         if key not in self.timed:
             shape, c = nominal_shape(spec.data), spec.classifier
-            net = NoisyClassifier(shape[0], 10, width=c.width).to(self.device)
+            net = NOISY_CLASSIFIER.network(shape[0], 10, width=c.width).to(self.device)
             z, lam = torch.randn(c.batch_size, *shape, device=self.device), torch.zeros(c.batch_size, device=self.device)
             times = []
             for _ in range(3):

@@ -198,24 +198,25 @@ def test_perf_script_writes_ratios_and_report(tmp_path):
 
 
 def test_extraction_batch_sweep_times_every_variant_at_every_batch(monkeypatch):
-    """The Inception batch sweep passes each batch size through to the extraction, for fp32 and the fast
-    path alike, and reports throughput relative to the largest batch (here with a stand-in extractor)."""
-    from bench.evaluation import features
-    from bench.perf.extraction import extraction_batch_sizes
+    """The Inception batch sweep passes each batch size through to every extraction variant (each runtime
+    and the fast path) and reports throughput relative to the largest batch (here with stand-in variants)."""
+    from bench.perf import extraction
     calls = []
 
-    def fake_extract(extractor, images, batch_size=256, device="cpu"):
-        calls.append((extractor.fast, batch_size))
-        return {"2048": torch.zeros(len(images), 4)}
+    def variant(name):
+        def features(images):
+            calls.append((name, len(images)))
+            return (torch.zeros(len(images), 4),)
+        return features
 
     class Images:
         images = torch.zeros(256, 1, 28, 28, dtype=torch.uint8)
 
-    monkeypatch.setattr(features, "extract", fake_extract)
-    monkeypatch.setattr(features, "get_extractor", lambda kind, data: features.Extractor("stand-in", kind, "2048", None, ""))
+    monkeypatch.setattr(extraction, "_inception_variants", lambda device: {"fp32 eager": variant("fp32 eager"),
+                                                                            "fast": variant("fast")})
     monkeypatch.setattr("bench.data.datasets.load_dataset", lambda data, split: Images)
-    table = extraction_batch_sizes(2, "cpu", batches=(8, 32))
-    assert sorted(set(calls)) == [(False, 8), (False, 32), (False, 256), (True, 8), (True, 32), (True, 256)]
+    table = extraction.extraction_batch_sizes(2, "cpu", batches=(8, 32))
+    assert sorted(set(calls)) == [("fast", 8), ("fast", 32), ("fp32 eager", 8), ("fp32 eager", 32)]
     assert sorted(zip(table.extraction, table.batch)) == [("fast", 8), ("fast", 32), ("fp32 eager", 8), ("fp32 eager", 32)]
     assert table[table.batch == 32].vs_largest_batch.eq(1.0).all() and table.images_per_second.gt(0).all()
 
