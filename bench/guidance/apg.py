@@ -6,7 +6,7 @@ On the denoised predictions D_c = x_hat(z, c), D_u = x_hat(z, null), per sample:
     delta <- delta * min(1, r / ||delta||)                                   (rescaling, radius r)
     delta_par = (<delta, D_c> / ||D_c||^2) D_c,  delta_perp = delta - delta_par
     D = D_c + w (delta_perp + eta * delta_par)
-and the eps handed to the sampler is the one consistent with D. With eta = 1, r = inf and
+make_guidance hands the method D_c and D_u and converts D back to the eps consistent with it. With eta = 1, r = inf and
 beta = 0 it is exactly CFG; the paper recommends eta = 0. Why APG here: it changes only the
 guidance update (no extra network evaluation, unlike CFG++'s sampler-side change), so it fits
 the one-file contract and is directly comparable with CFG at equal NFE.
@@ -33,13 +33,10 @@ def adaptive_projected(ctx: GuidanceContext, w: float = 1.0, eta: float = 0.0, r
                        momentum: float = 0.0, two_pass: bool | None = None):
     if w == 0:
         return ctx.model
-    from bench.models.process import alpha_sigma
     state = ctx.state.setdefault("apg", {"delta": None, "lam": math.inf})
 
-    def eps_fn(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        cond, uncond = cond_and_uncond(ctx, z, lam, labels, two_pass)
-        alpha, sigma = (t.reshape(-1, *([1] * (z.dim() - 1))).to(z.dtype) for t in alpha_sigma(lam))
-        d_cond, d_uncond = (z - sigma * cond) / alpha, (z - sigma * uncond) / alpha
+    def x0_fn(z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        d_cond, d_uncond = cond_and_uncond(ctx, z, lam, labels, two_pass)
         delta = d_cond - d_uncond
         step_lam = float(lam[0])
         if momentum and state["delta"] is not None and step_lam > state["lam"]:
@@ -49,6 +46,5 @@ def adaptive_projected(ctx: GuidanceContext, w: float = 1.0, eta: float = 0.0, r
             norm = delta.flatten(1).norm(dim=1).reshape(-1, *([1] * (z.dim() - 1)))
             delta = delta * (radius / norm.clamp_min(1e-12)).clamp(max=1.0)
         parallel = _per_sample_dot(delta, d_cond) / _per_sample_dot(d_cond, d_cond).clamp_min(1e-12) * d_cond
-        guided = d_cond + w * (delta - parallel + eta * parallel)
-        return (z - alpha * guided) / sigma
-    return eps_fn
+        return d_cond + w * (delta - parallel + eta * parallel)
+    return x0_fn

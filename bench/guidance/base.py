@@ -66,6 +66,7 @@ class GuidanceContext:
     guide: CountedNet | None = None
     null_label: int | None = -1  # the label meaning "no class": -1 for num_classes (the harness's models); None: none
     state: dict[str, Any] = field(default_factory=dict)  # per-trajectory state of stateful methods, by method name
+    space: str = ""  # the space every method built on this context combines in ("": each its record's)
 
     def __post_init__(self):
         if self.null_label == -1:

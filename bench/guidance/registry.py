@@ -2,8 +2,9 @@
 
 A record holds the factory(ctx, **params) -> eps_fn(z, lam, labels), the name of its strength
 parameter (None for the unguided baselines), what it needs besides the model (a noisy classifier,
-a guide model, a null label), the space it combines predictions in (`eps`, or `x0` for denoised
-predictions), whether it keeps per-trajectory state (kept in the context, so a wrapper that rebuilds
+a guide model, a null label), the space it combines predictions in as its paper defines it (`eps`, `x0`
+denoised predictions, `v`, or `flow` velocities; make_guidance converts the model's predictions into that
+space and the method's result back, bench/models/parameterisation.py), whether it keeps per-trajectory state (kept in the context, so a wrapper that rebuilds
 it keeps it too), whether it wraps another method (`inner`, `inner_params`: then its strength and
 needs are the inner method's too), its display label, and its examples: the parameters at which the
 methods suite runs it and the tests exercise it. A method's parameters are its factory's keyword
@@ -18,13 +19,13 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from bench.guidance.base import CountedNet, GuidanceContext
 from bench.spec.errors import BenchError
 from bench.spec.registry import Registry
-from bench.spec.sections import GuidanceSpec
+from bench.spec.sections import PREDICTION_SPACES, GuidanceSpec
 
 EpsFn = Callable[..., Any]
 Factory = Callable[..., EpsFn]
@@ -37,7 +38,7 @@ class GuidanceError(BenchError, ValueError):
     """Unknown method, parameter or parameter value, or a missing need; the message lists what is valid."""
 
 
-SPACES = ("eps", "x0")  # what a method combines: noise predictions, or denoised predictions (x_hat)
+SPACES = PREDICTION_SPACES  # what a method combines: noise, denoised data, v, flow velocity
 
 
 @dataclass(frozen=True)
@@ -148,24 +149,75 @@ def label(name: str, params: dict[str, Any]) -> str:
     return " + ".join(method.label.format(**{**method.defaults(), **p}) for method, p in resolved(name, params))
 
 
+def combining_method(name: str, params: dict[str, Any]) -> Method:
+    """The method that combines the predictions: `name` itself, or the innermost method a wrapper wraps."""
+    return resolved(name, params)[-1][0]
+
+
+def applied_space(name: str, params: dict[str, Any], space: str = "") -> str:
+    """The space method `name` combines in: `space` where given, else its (innermost) record's, its paper's."""
+    if space and space not in SPACES:
+        raise GuidanceError(f"guidance.space={space!r} is not valid: expected one of {', '.join(SPACES)}, "
+                            "or empty for the method's own")
+    return space or combining_method(name, params).space
+
+
 def describe(guidance: GuidanceSpec) -> dict[str, Any]:
     """The table columns of a cell's guidance: method, label, strength (and `w` / `scale`, the
-    paper's names, where the strength parameter has that name)."""
+    paper's names, where the strength parameter has that name), the space it combined in, and
+    whether that is its paper's (`off_paper_space`: an ablation, marked in the label too)."""
     params = guidance.kwargs()
     param, value = strength(guidance.method, params)
-    return {"method": guidance.method, "method_label": label(guidance.method, params), "strength_param": param,
-            "strength": value, "w": value if param == "w" else None, "scale": value if param == "scale" else None}
+    space = applied_space(guidance.method, params, guidance.space)
+    own = combining_method(guidance.method, params).space
+    shown = label(guidance.method, params) + ("" if space == own else f" [in {space} space; paper: {own}]")
+    return {"method": guidance.method, "method_label": shown, "strength_param": param,
+            "strength": value, "w": value if param == "w" else None, "scale": value if param == "scale" else None,
+            "guidance_space": space, "off_paper_space": space != own}
 
 
-def make_guidance(name: str, ctx: GuidanceContext, **params: Any) -> EpsFn:
-    """Build the eps_fn of method `name` with its parameters (each method documents its own)."""
+def _in_space(ctx: GuidanceContext, space: str) -> GuidanceContext:
+    """The context whose model and guide give predictions in `space` (the counted networks underneath count)."""
+    from bench.models.parameterisation import from_eps
+
+    def view(net):
+        return None if net is None else lambda z, lam, labels: from_eps(space, z, lam, net(z, lam, labels))
+    return replace(ctx, model=view(ctx.model), guide=view(ctx.guide), space=space)
+
+
+def _out_of_space(eps_fn: EpsFn, space: str) -> EpsFn:
+    """eps_fn giving eps, from one giving predictions (or CFG++'s pair of them) in `space`."""
+    from bench.models.parameterisation import to_eps
+
+    def converted(z, lam, labels):
+        out = eps_fn(z, lam, labels)
+        if isinstance(out, tuple):
+            return tuple(to_eps(space, z, lam, part) for part in out)
+        return to_eps(space, z, lam, out)
+    return converted
+
+
+def make_guidance(name: str, ctx: GuidanceContext, space: str = "", **params: Any) -> EpsFn:
+    """Build the eps_fn of method `name` with its parameters (each method documents its own), combining in
+    `space` (default: the context's, else the record's). The method sees the model's predictions in that
+    space, and its result is converted back to eps; in eps space nothing is converted, and a method that
+    returns the model itself (unguided) returns the model as it is. A wrapper hands `space` to the method it wraps."""
     check_params(name, params)
-    eps_fn = METHODS[name].factory(ctx, **params)  # the factory checks its parameters' values
+    space = applied_space(name, params, space or ctx.space)
+    if METHODS[name].wraps:
+        inner = replace(ctx, space=space)
+    else:
+        inner = ctx if space == "eps" else _in_space(ctx, space)
+    eps_fn = METHODS[name].factory(inner, **params)  # the factory checks its parameters' values
     missing = sorted(need for need in method_needs(name, params) if getattr(ctx, NEEDS[need]) is None)
     if missing and not _unguided(name, params):
         raise GuidanceError(f"guidance {label(name, params)!r} needs {', '.join(NEED_WORDS[n] for n in missing)}, "
                             "which this run does not provide")
-    return eps_fn
+    if space == "eps" or METHODS[name].wraps:
+        return eps_fn
+    if eps_fn is inner.model:
+        return ctx.model
+    return _out_of_space(eps_fn, space)
 
 
 def _unguided(name: str, params: dict[str, Any]) -> bool:

@@ -1,9 +1,10 @@
 """Rescaled CFG (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed",
-sec. 3.4, eqs. 15-16), applied to eps as diffusers' `guidance_rescale` does:
-    eps_cfg = eps_u + (1 + w) (eps_c - eps_u)
-    eps_rescaled = eps_cfg * std(eps_c) / std(eps_cfg)        (std per sample, over all pixels)
-    eps = phi eps_rescaled + (1 - phi) eps_cfg
-phi = 0 is CFG; the paper recommends phi = 0.7.
+sec. 3.4, eqs. 15-16, Algorithm 2), on the v predictions of the paper's v-prediction model:
+    v_cfg = v_u + (1 + w) (v_c - v_u)
+    v_rescaled = v_cfg * std(v_c) / std(v_cfg)        (std per sample, over all pixels)
+    v = phi v_rescaled + (1 - phi) v_cfg
+phi = 0 is CFG; the paper recommends phi = 0.7. diffusers' `guidance_rescale` applies the same
+formula to whatever its model predicts (eps for most): guidance.space=eps is that variant.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _std(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1).std(dim=1).reshape(-1, *([1] * (x.dim() - 1)))
 
 
-@register_guidance("rescaled_cfg", label="rescaled CFG", strength="w", needs=("null_label",),
+@register_guidance("rescaled_cfg", label="rescaled CFG", strength="w", needs=("null_label",), space="v",
                    examples=tuple(Example(f"w{w:g}", (("phi", 0.7), ("w", w))) for w in (0.3, 1.0, 2.0, 4.0)))
 def rescaled_cfg(ctx: GuidanceContext, w: float = 1.0, phi: float = 0.7, two_pass: bool | None = None):
     if w == 0:

@@ -60,8 +60,13 @@ def drop_labels(labels: torch.Tensor, p_uncond: float, null_index: int, generato
     return torch.where(drop, torch.full_like(labels, null_index), labels)
 
 
-def training_lambdas(batch: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Training noise levels: u ~ U[0,1], lambda = lambda(u)."""
+def training_lambdas(batch: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu",
+                     objective: str = "eps") -> torch.Tensor:
+    """Training noise levels. eps and v: u ~ U[0,1], lambda = lambda(u). flow: t ~ logit-normal(0, 1) on the
+    linear interpolant (SD3, Esser et al. 2024, eq. 19), i.e. t = sigmoid(n), n ~ N(0, 1); since
+    lambda = 2 log((1 - t) / t) = -2 n, that is lambda ~ N(0, 4), clamped to [LAMBDA_MIN, LAMBDA_MAX]."""
+    if objective == "flow":
+        return (-2.0 * torch.randn(batch, generator=generator, device=device)).clamp(LAMBDA_MIN, LAMBDA_MAX)
     return lambda_of_u(torch.rand(batch, generator=generator, device=device))
 
 

@@ -1,4 +1,6 @@
-"""Joint conditional/unconditional training of the eps-model (Ho & Salimans, Algorithm 1).
+"""Joint conditional/unconditional training of the diffusion model (Ho & Salimans, Algorithm 1), with the
+objective train.objective: the paper's eps-prediction, v-prediction, or the flow velocity u = eps - x0 on the
+linear interpolant x_t = (1 - t) x0 + t eps (the network sees x_t; bench/models/parameterisation.py).
 
 Adam with linear warm-up, gradient clipping and an EMA of the weights (the EMA is what
 samples). The loss is checked every step: a NaN/inf stops training with a message naming
@@ -20,6 +22,7 @@ from bench.infra.checkpoints import load_cached_weights, save_checkpoint
 from bench.infra.progress import Stage
 from bench.infra.store import atomic_write_json, cache_root
 from bench.models.fastpath import compiled
+from bench.models.parameterisation import as_eps_model, flow_scale, from_eps
 from bench.models.process import add_noise, drop_labels, training_lambdas
 from bench.models.unet import UNet
 from bench.spec.errors import BenchError
@@ -42,14 +45,21 @@ def draw_batch(x_all: torch.Tensor, y_all: torch.Tensor, train: TrainSpec, null_
     """One global training batch (x, labels with dropout, lambda, eps), identical on every rank."""
     idx = torch.randint(len(x_all), (train.batch_size,), generator=generator)
     x, y = x_all[idx], drop_labels(y_all[idx], train.p_uncond, null_index, generator)
-    lam = training_lambdas(train.batch_size, generator)
+    lam = training_lambdas(train.batch_size, generator, objective=train.objective)
     return x, y, lam, torch.randn(x.shape, generator=generator)
 
 
 def diffusion_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, lam: torch.Tensor,
-                   eps: torch.Tensor) -> torch.Tensor:
-    """The eps-prediction loss E ||eps_theta(z_lambda, c) - eps||^2 (mean over the rows given)."""
-    return F.mse_loss(model(add_noise(x, lam, eps), lam, y), eps)
+                   eps: torch.Tensor, objective: str = "eps") -> torch.Tensor:
+    """The regression loss of the objective (mean over the rows given), z = alpha x + sigma eps:
+    eps: E ||net(z, lambda, c) - eps||^2;  v: E ||net(z, lambda, c) - (alpha eps - sigma x)||^2;
+    flow: E ||net(x_t, lambda, c) - (eps - x)||^2, x_t = (1 - t) x + t eps = z / (alpha + sigma)."""
+    z = add_noise(x, lam, eps)
+    if objective == "eps":
+        return F.mse_loss(model(z, lam, y), eps)
+    if objective == "v":
+        return F.mse_loss(model(z, lam, y), from_eps("v", z, lam, eps))
+    return F.mse_loss(model(z * flow_scale(lam, z), lam, y), eps - x)
 
 
 def model_id(data: DataSpec, net: NetSpec, train: TrainSpec) -> str:
@@ -62,8 +72,9 @@ def model_path(data: DataSpec, net: NetSpec, train: TrainSpec, cache: Path | Non
 
 
 def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: str = "cpu",
-                    quiet: bool = False, cache: Path | None = None) -> UNet:
-    """Return the EMA model for this spec, training it (and caching it) if needed."""
+                    quiet: bool = False, cache: Path | None = None) -> torch.nn.Module:
+    """Return the EMA model for this spec as an eps-model (bench/models/parameterisation.py: the UNet itself
+    for train.objective=eps), training it (and caching it) if needed."""
     spec = to_dict({"data": data, "net": net, "train": train})
     path = model_path(data, net, train, cache)
     folder = path.parent
@@ -71,7 +82,7 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
     ema = UNet(net, dataset.shape[0], dataset.num_classes)
     distributed.barrier()  # every rank decides on the same state of the cache
     if load_cached_weights(ema, path):
-        return ema.to(device).eval().requires_grad_(False)
+        return as_eps_model(ema.to(device).eval().requires_grad_(False), train.objective)
 
     generator = torch.Generator().manual_seed(train.seed)
     torch.manual_seed(train.seed)
@@ -93,7 +104,7 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
     for step in bar:
         batch = draw_batch(x_all, y_all, train, dataset.num_classes, generator)
         with autocast:
-            loss = diffusion_loss(forward, *(t[rows].to(device) for t in batch))
+            loss = diffusion_loss(forward, *(t[rows].to(device) for t in batch), objective=train.objective)
         global_loss = distributed.mean_over_ranks(loss)  # the same value, and decision, on every rank
         if not torch.isfinite(global_loss):
             if distributed.is_main():
@@ -114,4 +125,4 @@ def train_diffusion(data: DataSpec, net: NetSpec, train: TrainSpec, *, device: s
         atomic_write_json(folder / "train_log.json", {"seconds": time.perf_counter() - start, "spec": spec, "loss_every_50": losses[::50], "world_size": distributed.world_size(),
                                                       "final_loss_mean_100": sum(losses[-100:]) / len(losses[-100:])})
     distributed.barrier()
-    return ema.eval()
+    return as_eps_model(ema.eval(), train.objective)

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from bench.data.datasets import nominal_shape
 from bench.models.autotune import COMPILE_MIN_CALLS, decide
-from bench.sampling.nfe import count_evaluations
+from bench.sampling.nfe import count_for
 from bench.sources import SOURCES
 from bench.suites.cells import Cell
 
@@ -15,7 +15,7 @@ from bench.suites.cells import Cell
 def network_calls(cell: Cell) -> float:
     """How many times sampling the cell calls its network: batches x network evaluations per image."""
     s = cell.spec.sample
-    nfe = count_evaluations(cell.spec.guidance, steps=s.steps, sampler=s.sampler, v=s.v, clip_x=s.clip_x)["nfe"]
+    nfe = count_for(cell.spec)["nfe"]
     return -(-s.num_samples // s.batch_size) * nfe
 
 

@@ -34,7 +34,7 @@ from bench.infra.stages import LEDGER, features_key, machine_identity, rates, re
 from bench.infra.store import cache_root
 from bench.models.train import model_path
 from bench.runner.cell import describe_sampling, finished_metrics, scoring_key
-from bench.sampling.nfe import count_evaluations
+from bench.sampling.nfe import count_for
 from bench.sources import SOURCES
 from bench.sources.classifier import NOISY_CLASSIFIER
 from bench.spec.errors import BenchError
@@ -49,7 +49,7 @@ def nfe_per_image(cell: Cell) -> tuple[float, float]:
     """(diffusion-network evaluations, classifier forward+backward passes) per image, counted by
     running the cell's method through its sampler against stubs (bench/guidance/registry.py)."""
     s = cell.spec.sample
-    counted = count_evaluations(cell.spec.guidance, steps=s.steps, sampler=s.sampler, v=s.v, clip_x=s.clip_x)
+    counted = count_for(cell.spec)
     return counted["nfe"], counted["classifier_evals"]
 
 

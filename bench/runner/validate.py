@@ -12,6 +12,7 @@ from bench.data.datasets import DATASETS, DatasetError, nominal_shape
 from bench.evaluation.features import FEATURES, inception_weights_path
 from bench.evaluation.metrics import check_sample_count
 from bench.guidance import make_guidance, stub_context
+from bench.sampling.grids import GRIDS, evaluated_range
 from bench.sources import check_source
 from bench.infra.store import ResultsError, results_folder
 from bench.spec.errors import SpecError
@@ -38,11 +39,29 @@ def validate_cells(cells: Sequence[Cell]) -> None:
             raise SpecError("a latent model's samples are latents, which clipping to [-1, 1] would corrupt: "
                             "set sample.clip_x=false")
         make_guidance(spec.guidance.method, replace(stub_context(), null_label=source.null_label(spec.model)),
-                      **spec.guidance.kwargs())
+                      spec.guidance.space, **spec.guidance.kwargs())
+        check_grid_range(spec, source.noise_range(spec.model))
         kind = FEATURES[spec.eval.features]
         if kind.full_rank:
             check_sample_count(spec.sample.num_samples, kind.feature_dim)
         check_sample_memory(spec.sample.num_samples, nominal_shape(spec.data))
+
+
+def check_grid_range(spec, noise_range: tuple[float, float]) -> None:
+    """A grid other than the paper's cosine one is evaluated only where the model was trained (its lambdas,
+    from the source's record), else a SpecError naming both ranges in the grid's own variable."""
+    grid = GRIDS[spec.sample.grid]
+    if not grid.bounded:
+        return
+    low, high = evaluated_range(spec.sample)
+    tolerance = 1e-9 * max(1.0, abs(low), abs(high))
+    if low < noise_range[0] - tolerance or high > noise_range[1] + tolerance:
+        def shown(a: float, b: float) -> str:
+            return (f"lambda in [{a:.4g}, {b:.4g}] (sigma in [{math.exp(-b / 2):.4g}, {math.exp(-a / 2):.4g}], "
+                    f"flow t in [{1 / (1 + math.exp(b / 2)):.4g}, {1 / (1 + math.exp(a / 2)):.4g}])")
+        raise SpecError(f"sample.grid={spec.sample.grid!r} evaluates the model at {shown(low, high)}, outside the "
+                        f"noise levels it was trained at, {shown(*noise_range)}; set the grid's ends "
+                        f"({', '.join('sample.' + f for f in grid.fields)}) within them")
 
 
 def memory_bytes() -> int:

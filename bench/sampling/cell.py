@@ -10,6 +10,7 @@ import torch
 from bench.guidance import CountedNet, GuidanceContext, make_guidance
 from bench.infra.progress import Stage
 from bench.models.fastpath import NetworkRunner
+from bench.sampling.grids import grid_lambdas
 from bench.sampling.samplers import sample
 from bench.spec.sections import RunSpec
 
@@ -65,14 +66,15 @@ def sample_cell(spec: RunSpec, model: torch.nn.Module, shape: tuple[int, ...], n
     ctx = GuidanceContext(CountedNet(runner), num_classes, CountedNet(classifier) if classifier is not None else None,
                           CountedNet(_guide_net(guide, spec, num_classes, device)) if guide is not None else None,
                           null_label)
-    eps_fn = make_guidance(spec.guidance.method, ctx, **spec.guidance.kwargs())
+    eps_fn = make_guidance(spec.guidance.method, ctx, spec.guidance.space, **spec.guidance.kwargs())
+    lambdas = grid_lambdas(s)
     seeds = seeds if seeds is not None else range(s.seed, s.seed + s.num_samples)
     images, labels = [], []
     start, elsewhere = time.perf_counter(), 0.0
     batches = Stage(range(0, len(seeds), s.batch_size), f"sample {len(seeds)} images", "batches", quiet=quiet)
     for first in batches:
         x, y = sample(eps_fn, shape, seeds[first:first + s.batch_size], num_classes, sampler=s.sampler,
-                      steps=s.steps, v=s.v, clip_x=s.clip_x, device=device)
+                      steps=s.steps, v=s.v, clip_x=s.clip_x, device=device, lambdas=lambdas)
         images.append(x.float().cpu())
         labels.append(y.cpu())
         if on_batch is not None:

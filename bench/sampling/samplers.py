@@ -1,16 +1,27 @@
-"""Samplers over the lambda grid at uniformly spaced u (Ho & Salimans, section 2 / appendix).
+"""Solvers over a time grid of log-SNR levels (bench/sampling/grids.py), under one signature.
 
-Both take only eps_fn(z, lam, labels) -> eps and know nothing about guidance. An eps_fn may instead
-return a pair (eps, eps_renoise): x_hat comes from eps, and the step treats z as
-alpha x_hat + sigma eps_renoise (with x_hat before clipping), i.e. z + sigma (eps_renoise - eps);
-with eps_renoise = eps that is z itself, so a pair of equal eps is exactly the single eps.
+Every solver takes only eps_fn(z, lam, labels) -> eps and knows nothing about guidance or about what the
+network predicts (bench/models/parameterisation.py converts). An eps_fn may instead return a pair
+(eps, eps_renoise): x_hat comes from eps, and the step treats z as alpha x_hat + sigma eps_renoise (with
+x_hat before clipping), i.e. z + sigma (eps_renoise - eps); with eps_renoise = eps that is z itself, so a
+pair of equal eps is exactly the single eps.
 
-Ancestral step from lambda to a less noisy lambda' (lambda < lambda'), r = e^(lambda - lambda'):
-    mu = r (alpha'/alpha) z + (1 - r) alpha' x_hat
-    var = ((1 - r) sigma'^2)^(1 - v) * ((1 - r) sigma^2)^v        (variance interpolation v)
-DDIM step (Song et al. 2021, eta = 0):  z' = alpha' x_hat + sigma' eps_hat.
-The last step outputs x_hat itself. With clip_x, x_hat is clipped to [-1, 1] at every
-step, and DDIM uses the eps consistent with the clipped x_hat.
+With z = alpha x + sigma eps at lambda and (alpha', sigma') at the next level lambda' > lambda:
+    ancestral  Ho & Salimans, appendix: r = e^(lambda - lambda'),
+               mu = r (alpha'/alpha) z + (1 - r) alpha' x_hat,
+               var = ((1 - r) sigma'^2)^(1 - v) * ((1 - r) sigma^2)^v           (variance interpolation v)
+    ddim       Song et al. 2021, eta = 0:  z' = alpha' x_hat + sigma' eps_hat
+    euler      the flow ODE's Euler step on the linear interpolant x_t = z / (alpha + sigma), t = sigma / (alpha + sigma):
+               x_t' = x_t + (t' - t) u_hat, u_hat = eps_hat - x_hat (the same point as DDIM's, up to rounding)
+    heun       Karras et al. 2022, Algorithm 1 (deterministic): in the VE variables x = z / alpha, s = sigma / alpha,
+               dx/ds = eps_hat; an Euler step to s', then x' = x + (s' - s)(eps_hat + eps_hat') / 2 with eps_hat' at
+               (x', s'): 2 evaluations a step, 1 at the last
+    dpmpp_2m   DPM-Solver++(2M), Lu et al. 2022, Algorithm 2, in h = (lambda' - lambda) / 2 (their half log-SNR):
+               z' = (sigma'/sigma) z - alpha' (e^(-h) - 1) D, D = x_hat on the first step, else
+               D = (1 + 1/(2r)) x_hat - 1/(2r) x_hat_prev, r = h_prev / h
+Every solver evaluates the network at lambda_0..lambda_{T-1} and outputs x_hat of the last evaluation (the step
+to sigma = 0). With clip_x, x_hat is clipped to [-1, 1] at every step and the deterministic solvers use the eps
+consistent with the clipped x_hat.
 
 Seeds: sample i draws its label and then all of its noise from its own generator
 seeded with seeds[i], so images never depend on batch size or sharding.
@@ -76,9 +87,8 @@ class SampleNoise:
             self.copied.record()
 
 
-def _step_coefficients(steps: int, sampler: str, v: float) -> list[tuple[float, ...]]:
-    """Per step: (lambda, coef_z, coef_x, coef_eps, noise_std) in float64, computed once per run."""
-    lams = sampling_lambdas(steps, torch.float64)
+def _step_coefficients(lams: torch.Tensor, sampler: str, v: float) -> list[tuple[float, ...]]:
+    """Per step of ancestral/DDIM: (lambda, coef_z, coef_x, coef_eps, noise_std) in float64, once per run."""
     out = []
     for lam, lam_next in zip(lams[:-1].tolist(), lams[1:].tolist()):
         a, s = (t.item() for t in alpha_sigma(torch.tensor(lam, dtype=torch.float64)))
@@ -92,52 +102,89 @@ def _step_coefficients(steps: int, sampler: str, v: float) -> list[tuple[float, 
     return out
 
 
+def _levels(lams: torch.Tensor) -> list[tuple[float, float]]:
+    """(alpha, sigma) of each level as Python floats (float64), so the loop builds no host tensors."""
+    return [tuple(t.item() for t in alpha_sigma(torch.tensor(lam, dtype=torch.float64))) for lam in lams.tolist()]
+
+
 @torch.no_grad()
 def sample(eps_fn: EpsFn, shape: tuple[int, ...], seeds: Sequence[int], num_classes: int, *,
            sampler: str = "ancestral", steps: int = 64, v: float = 0.3, clip_x: bool = True,
            labels: torch.Tensor | None = None, device: str | torch.device = "cpu",
-           dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+           dtype: torch.dtype = torch.float32, lambdas: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw len(seeds) samples; returns (x in model range, labels). Labels come from the seeds unless given.
 
-    The network is evaluated `steps` times, at lambda_0..lambda_{T-1} of the grid; the step
-    from lambda_{T-1} to lambda_T = lambda_max returns x_hat.
+    `lambdas` is the grid (steps + 1 increasing log-SNR levels, the last the clean end: bench/sampling/grids.py);
+    None is the paper's cosine grid of `steps`. The network is evaluated at lambda_0..lambda_{T-1} (Heun also
+    at each next level but the clean end), and the last step returns x_hat.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; known samplers: {', '.join(SAMPLERS)}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    noise = SampleNoise(seeds, shape, num_classes, device, draws=1 if sampler == "ddim" else steps)
+    lams = sampling_lambdas(steps, torch.float64) if lambdas is None else lambdas.to(torch.float64).cpu()
+    if lams.dim() != 1 or len(lams) < 2 or not bool((lams[1:] > lams[:-1]).all()) or not bool(lams[:-1].isfinite().all()):
+        raise ValueError("a grid is at least 2 increasing log-SNR levels, finite but for the clean end; got "
+                         f"{lams.tolist()[:6]}{'...' if len(lams) > 6 else ''}")
+    steps = len(lams) - 1
+    noise = SampleNoise(seeds, shape, num_classes, device, draws=steps if sampler == "ancestral" else 1)
     labels = (noise.labels if labels is None else labels).to(device)
     z = noise.draw().to(dtype=dtype, copy=True)
-    coefficients = _step_coefficients(steps, sampler, v)
-    lam_batches = [torch.full((len(seeds),), c[0], device=device, dtype=dtype) for c in coefficients]
-    # alpha, sigma of each evaluated level as Python floats, so the loop builds no host tensors
-    alpha_sigmas = [tuple(t.item() for t in alpha_sigma(torch.tensor(c[0], dtype=torch.float64))) for c in coefficients]
+    batch = len(seeds)
+    level_batches = [torch.full((batch,), lam, device=device, dtype=dtype) for lam in lams[:-1].tolist()]
+    levels = _levels(lams[:-1])
+    deterministic = sampler != "ancestral"
 
     def predict(z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x_hat, the eps the step renoises with, the z the step starts from)."""
-        out = eps_fn(z, lam_batches[k], labels)
+        """(x_hat, the eps the step continues with, the z the step starts from) at level k."""
+        out = eps_fn(z, level_batches[k], labels)
+        alpha, sigma = levels[k]
         if isinstance(out, tuple):  # (eps for x_hat, eps to renoise with), e.g. CFG++
             eps, renoise = out[0].to(dtype), out[1].to(dtype)
-            x_hat = x_from_eps(z, lam_batches[k], eps)
+            x_hat = x_from_eps(z, level_batches[k], eps)
             x_hat = x_hat.clamp(-1.0, 1.0) if clip_x else x_hat
-            alpha, sigma = alpha_sigmas[k]
             z = z + sigma * (renoise - eps)  # alpha x_hat + sigma renoise, with x_hat before clipping
             return x_hat, (z - alpha * x_hat) / sigma if clip_x else renoise, z
         eps = out.to(dtype)
-        x_hat = x_from_eps(z, lam_batches[k], eps)
+        x_hat = x_from_eps(z, level_batches[k], eps)
         if not clip_x:
             return x_hat, eps, z
         x_hat = x_hat.clamp(-1.0, 1.0)
-        if sampler != "ddim":
+        if not deterministic:
             return x_hat, eps, z
-        alpha, sigma = alpha_sigmas[k]
         return x_hat, (z - alpha * x_hat) / sigma, z
 
-    for k, (_, coef_z, coef_x, coef_eps, std) in enumerate(coefficients[:-1]):
-        x_hat, eps, z = predict(z, k)
-        if sampler == "ddim":
-            z = coef_x * x_hat + coef_eps * eps
-        else:
-            z = coef_z * z + coef_x * x_hat + std * noise.draw().to(dtype)
-    return predict(z, len(coefficients) - 1)[0], labels
+    last = steps - 1
+    if sampler in ("ancestral", "ddim"):
+        for k, (_, coef_z, coef_x, coef_eps, std) in enumerate(_step_coefficients(lams, sampler, v)[:-1]):
+            x_hat, eps, z = predict(z, k)
+            if sampler == "ddim":
+                z = coef_x * x_hat + coef_eps * eps
+            else:
+                z = coef_z * z + coef_x * x_hat + std * noise.draw().to(dtype)
+    elif sampler == "euler":
+        for k in range(last):
+            x_hat, eps, z = predict(z, k)
+            (a, s), (a2, s2) = levels[k], levels[k + 1]
+            x_t = z / (a + s) + (s2 / (a2 + s2) - s / (a + s)) * (eps - x_hat)
+            z = (a2 + s2) * x_t
+    elif sampler == "heun":
+        for k in range(last):
+            x_hat, eps, z = predict(z, k)
+            (a, s), (a2, s2) = levels[k], levels[k + 1]
+            ds = s2 / a2 - s / a
+            x = z / a
+            z_euler = a2 * (x + ds * eps)
+            eps_next = predict(z_euler, k + 1)[1]
+            z = a2 * (x + ds * (eps + eps_next) / 2)
+    else:  # dpmpp_2m
+        previous = None  # (x_hat, h) of the step before
+        for k in range(last):
+            x_hat, _, z = predict(z, k)
+            (a, s), (a2, s2) = levels[k], levels[k + 1]
+            h = (lams[k + 1].item() - lams[k].item()) / 2
+            denoised = x_hat
+            if previous is not None:
+                r = previous[1] / h
+                denoised = (1 + 1 / (2 * r)) * x_hat - (1 / (2 * r)) * previous[0]
+            z = (s2 / s) * z - a2 * math.expm1(-h) * denoised
+            previous = (x_hat, h)
+    return predict(z, last)[0], labels

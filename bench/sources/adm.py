@@ -8,7 +8,7 @@ import torch
 
 from bench.models.adm import CONFIGS, AdmNet
 from bench.sources.base import LoadedModel, Source, SourceError, existing_file, load_strict, register_source
-from bench.sources.noise import SCHEDULES, DiscreteClassifier, DiscreteEpsModel, DiscreteTimesteps
+from bench.sources.noise import SCHEDULES, DiscreteClassifier, DiscreteEpsModel, DiscreteTimesteps, schedule_range
 from bench.spec.sections import ModelSpec, NetSpec
 
 
@@ -19,6 +19,9 @@ def _adm_config(name: str, field: str):
 
 
 def _check_adm(spec: ModelSpec, num_classes: int) -> None:
+    if spec.prediction != "eps" or spec.time_convention:
+        raise SourceError(f"model.prediction={spec.prediction!r}: a guided-diffusion (ADM) network predicts eps "
+                          "(and its variance); leave model.prediction and model.time_convention at their defaults")
     existing_file(spec.path, "path")
     config = _adm_config(spec.config, "config")
     if config.encoder:
@@ -51,4 +54,5 @@ def _untrained_adm(spec: ModelSpec, net: NetSpec, shape: tuple[int, ...], num_cl
 
 
 register_source(Source(name="adm", check=_check_adm, load=_load_adm, null_label=lambda spec: None,
-                       untrained=_untrained_adm, own_classifier=lambda spec: bool(spec.classifier_path)))
+                       untrained=_untrained_adm, own_classifier=lambda spec: bool(spec.classifier_path),
+                       noise_range=lambda spec: schedule_range(spec.schedule, spec.timesteps)))

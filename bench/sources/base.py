@@ -3,6 +3,7 @@ package), the registry, the pretrained pieces a source loads (`LoadedModel`), an
 by sources that read files. Every failure is a SourceError with one message naming the fix."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -36,7 +37,7 @@ class Source:
     """A model source's record: whether the harness trains its model, how to check a spec without
     loading anything (files exist, names resolve, class counts match), how to load it, its null label
     (known before loading), an untrained network of the same cost (for plans), whether it brings its
-    own noisy classifier, and whether it samples latents (and their shape) that it decodes."""
+    own noisy classifier, whether it samples latents (and their shape) that it decodes, and its noise range."""
     name: str
     trains: bool = False  # the harness trains the model from the spec (no files)
     check: Callable[[ModelSpec, int], None]  # (spec, dataset classes): raise SourceError, load nothing
@@ -46,6 +47,8 @@ class Source:
     own_classifier: Callable[[ModelSpec], bool] = lambda spec: False  # brings its noisy classifier
     latent: Callable[[ModelSpec], bool] = lambda spec: False  # samples latents that it decodes
     sampled_shape: Callable[[ModelSpec, tuple[int, ...]], tuple[int, ...]] = lambda spec, data_shape: data_shape
+    # the lambdas the model was trained at (known before loading); a grid other than cosine must lie within
+    noise_range: Callable[[ModelSpec], tuple[float, float]] = lambda spec: (-math.inf, math.inf)
 
 
 SOURCES: Registry[Source] = Registry("model source", "model sources", SourceError)

@@ -12,6 +12,8 @@ diffusers is an optional dependency (pip install 'guidance-bench[diffusers]').
 """
 from __future__ import annotations
 
+import math
+
 import json
 from pathlib import Path
 
@@ -19,7 +21,8 @@ import torch
 
 from bench.infra.checkpoints import WeightsFileError, read_tensors
 from bench.sources.base import LoadedModel, Source, SourceError, register_source
-from bench.sources.noise import SCHEDULES, DiscreteEpsModel, DiscreteTimesteps
+from bench.models.parameterisation import FlowVelocityModel
+from bench.sources.noise import SCHEDULES, DiscreteEpsModel, DiscreteTimesteps, schedule_range
 from bench.spec.sections import ModelSpec, NetSpec
 
 CLASSES = ("UNet2DModel", "DiTTransformer2DModel")
@@ -121,6 +124,12 @@ def _check_diffusers(spec: ModelSpec, num_classes: int) -> None:
     diffusers_module()
     if is_latent(config) and not Path(spec.vae_path).expanduser().is_dir():
         raise SourceError(f"a DiT samples latents: model.vae_path={spec.vae_path!r} must name its AutoencoderKL folder")
+    if spec.prediction == "denoiser":
+        raise SourceError("model.prediction=denoiser is for a callable EDM denoiser; a diffusers model predicts "
+                          "eps, v or flow (set model.prediction)")
+    if (spec.prediction == "flow") != bool(spec.time_convention):
+        raise SourceError("model.time_convention is given exactly for model.prediction=flow: set it to noise_at_1 "
+                          "(diffusers' flow models: t = 1 noise) or noise_at_0, or leave both at their defaults")
     classes = config.get("num_embeds_ada_norm") or config.get("num_class_embeds")
     if classes and num_classes and classes != num_classes and classes != num_classes + 1:
         raise SourceError(f"model.path={spec.path!r} has {classes} classes but the dataset has {num_classes}")
@@ -133,8 +142,17 @@ def _diffusers_null(spec: ModelSpec) -> int | None:
     return spec.null_label if spec.null_label >= 0 else None
 
 
-def _diffusers_eps(spec: ModelSpec, net: torch.nn.Module, config: dict) -> DiscreteEpsModel:
-    return DiscreteEpsModel(net, DiscreteTimesteps(SCHEDULES[spec.schedule](spec.timesteps)), config["in_channels"])
+def _diffusers_eps(spec: ModelSpec, net: torch.nn.Module, config: dict) -> torch.nn.Module:
+    """eps of the network: eps or v on the discrete schedule, or a flow velocity whose t is passed times
+    model.timesteps (diffusers' FlowMatch schedulers' timestep = t * num_train_timesteps)."""
+    if spec.prediction == "flow":
+        return FlowVelocityModel(net, spec.time_convention, float(spec.timesteps))
+    return DiscreteEpsModel(net, DiscreteTimesteps(SCHEDULES[spec.schedule](spec.timesteps)), config["in_channels"],
+                            spec.prediction)
+
+
+def _diffusers_range(spec: ModelSpec) -> tuple[float, float]:
+    return (-math.inf, math.inf) if spec.prediction == "flow" else schedule_range(spec.schedule, spec.timesteps)
 
 
 def _diffusers_shape(spec: ModelSpec, data_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -157,4 +175,4 @@ def _untrained_diffusers(spec: ModelSpec, net: NetSpec, shape: tuple[int, ...], 
 
 register_source(Source(name="diffusers", check=_check_diffusers, load=_load_diffusers, null_label=_diffusers_null,
                        untrained=_untrained_diffusers, latent=lambda spec: is_latent(model_config(spec.path)),
-                       sampled_shape=_diffusers_shape))
+                       sampled_shape=_diffusers_shape, noise_range=_diffusers_range))

@@ -19,6 +19,7 @@ from typing import Callable
 
 import torch
 
+from bench.models.parameterisation import to_eps
 from bench.sources.base import SourceError
 from bench.sources.classifier import GuidanceClassifier
 
@@ -58,18 +59,34 @@ class DiscreteTimesteps:
         return (low + frac).to(device=lam.device, dtype=torch.float32)
 
 
-class DiscreteEpsModel(torch.nn.Module):
-    """eps_fn(z, lambda, labels) of an eps-predicting network net(x_t, t, labels) on a discrete schedule.
-    A network that also predicts its variance (2C output channels, ADM's learned sigma) gives its
-    first C channels, the eps half."""
+    def lambda_range(self) -> tuple[float, float]:
+        """The lowest and highest lambda the model was trained at (t = T - 1 and t = 0)."""
+        return float(self.lambdas[-1]), float(self.lambdas[0])
 
-    def __init__(self, net: torch.nn.Module, timesteps: DiscreteTimesteps, channels: int):
+
+def schedule_range(schedule: str, timesteps: int) -> tuple[float, float]:
+    """The lambda range of a discrete schedule of `timesteps` steps."""
+    return DiscreteTimesteps(SCHEDULES[schedule](timesteps)).lambda_range()
+
+
+def sigma_range(sigma_min: float, sigma_max: float) -> tuple[float, float]:
+    """The lambda range of an EDM denoiser trained on sigma in [sigma_min, sigma_max]: lambda = -2 log sigma."""
+    return -2 * math.log(sigma_max), -2 * math.log(sigma_min)
+
+
+class DiscreteEpsModel(torch.nn.Module):
+    """eps_fn(z, lambda, labels) of a network net(x_t, t, labels) on a discrete schedule that predicts eps, or v
+    (prediction="v": eps = sigma z + alpha v, bench/models/parameterisation.py). A network that also predicts
+    its variance (2C output channels, ADM's learned sigma) gives its first C channels."""
+
+    def __init__(self, net: torch.nn.Module, timesteps: DiscreteTimesteps, channels: int, prediction: str = "eps"):
         super().__init__()
-        self.net, self.timesteps, self.channels = net, timesteps, channels
+        self.net, self.timesteps, self.channels, self.prediction = net, timesteps, channels, prediction
 
     def forward(self, z: torch.Tensor, lam: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         t = self.timesteps.t_of_lambda(lam.expand(z.shape[0]))
-        return self.net(z, t, labels)[:, :self.channels]
+        out = self.net(z, t, labels)[:, :self.channels]
+        return out if self.prediction == "eps" else to_eps(self.prediction, z, lam.expand(z.shape[0]), out)
 
 
 class EDMEpsModel(torch.nn.Module):

@@ -13,7 +13,7 @@ registries (datasets, guidance methods, feature extractors) are checked against 
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 from bench.spec.errors import SpecError
@@ -24,7 +24,14 @@ MAX_BATCH = 4096  # images per forward pass
 MAX_SAMPLES = 10 ** 7  # samples of one cell; they are held in memory (uint8) for scoring
 
 # Fixed sets of the spec (open sets, such as datasets and guidance methods, are registries).
-SAMPLERS = ("ancestral", "ddim")
+SAMPLERS = ("ancestral", "ddim", "euler", "heun", "dpmpp_2m")  # bench/sampling/solvers.py
+# time grids (bench/sampling/grids.py) and the sample.* fields that shape each
+GRIDS = {"cosine": (), "lambda": ("lambda_min", "lambda_max"), "edm": ("sigma_min", "sigma_max", "rho"),
+         "flow": ("lambda_min",), "flow_shift": ("lambda_min", "shift")}
+# what a network predicts / a guidance method combines (bench/models/parameterisation.py)
+PREDICTION_SPACES = ("eps", "x0", "v", "flow")
+TIME_CONVENTIONS = ("noise_at_1", "noise_at_0")
+OBJECTIVES = ("eps", "v", "flow")
 PRECISIONS = ("fp32", "bf16")
 SPLITS = ("train", "heldout")
 
@@ -82,6 +89,9 @@ class TrainSpec(Validated):
     precision: str = spec_field("fp32", one_of(*PRECISIONS), later=True)
     channels_last: bool = spec_field(False, FLAG, later=True)
     compile: bool = spec_field(False, FLAG, later=True)
+    # what the network learns to predict (bench/models/train.py): eps (the paper's), v (Salimans & Ho 2022),
+    # or the flow velocity eps - x0 on the linear interpolant with logit-normal t (SD3)
+    objective: str = spec_field("eps", one_of(*OBJECTIVES), later=True)
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,8 @@ class ClassifierSpec(Validated):
 
 @dataclass(frozen=True)
 class SampleSpec(Validated):
-    """Sampling: the paper's ancestral sampler (variance interpolation v) or DDIM."""
+    """Sampling: a solver (bench/sampling/solvers.py: the paper's ancestral sampler with variance interpolation v,
+    DDIM, flow Euler, Heun, DPM-Solver++(2M)) over a time grid (bench/sampling/grids.py) of `steps` levels."""
     SECTION: ClassVar[str] = "sample"
     sampler: str = spec_field("ancestral", one_of(*SAMPLERS))
     steps: int = spec_field(64, count(1))
@@ -114,6 +125,29 @@ class SampleSpec(Validated):
     precision: str = spec_field("fp32", one_of(*PRECISIONS), later=True)  # autocast dtype of the network only
     channels_last: bool = spec_field(False, FLAG, later=True)
     compile: bool = spec_field(False, FLAG, later=True)  # torch.compile the network
+    # the time grid and the fields that shape it (each grid reads its own; the others keep their defaults)
+    grid: str = spec_field("cosine", one_of(*GRIDS), later=True)
+    lambda_min: float = spec_field(-20.0, interval(-40, 40), later=True)  # lambda, flow grids: the noisy end
+    lambda_max: float = spec_field(20.0, interval(-40, 40), later=True)  # lambda grid: the clean end
+    sigma_min: float = spec_field(0.002, POSITIVE, later=True)  # edm grid (EDM's)
+    sigma_max: float = spec_field(80.0, POSITIVE, later=True)
+    rho: float = spec_field(7.0, POSITIVE, later=True)
+    shift: float = spec_field(3.0, POSITIVE, later=True)  # flow_shift grid (SD3's default)
+
+    def cross_check(self) -> None:
+        for f in fields(self):
+            if f.name in GRID_PARAMETERS and f.name not in GRIDS[self.grid] and getattr(self, f.name) != f.default:
+                readers = " / ".join(g for g, owned in GRIDS.items() if f.name in owned)
+                raise SpecError(f"sample.{f.name}={getattr(self, f.name)!r} shapes the {readers} grid, not "
+                                f"sample.grid={self.grid!r} (which reads {', '.join(GRIDS[self.grid]) or 'no field'}); "
+                                f"set sample.grid={readers.split(' / ')[0]} or leave sample.{f.name} at its default")
+        if self.lambda_min >= self.lambda_max:
+            raise SpecError(f"sample.lambda_min={self.lambda_min:g} must be below sample.lambda_max={self.lambda_max:g}")
+        if self.sigma_min >= self.sigma_max:
+            raise SpecError(f"sample.sigma_min={self.sigma_min:g} must be below sample.sigma_max={self.sigma_max:g}")
+
+
+GRID_PARAMETERS = frozenset(f for owned in GRIDS.values() for f in owned)
 
 
 @dataclass(frozen=True)
@@ -123,6 +157,9 @@ class GuidanceSpec(Validated):
     SECTION: ClassVar[str] = "guidance"
     method: str = spec_field("cfg", NAME)
     params: tuple[tuple[str, Any], ...] = spec_field((), PAIRS)
+    # the space the method combines predictions in: "" is its record's (its paper's); another is an ablation,
+    # labelled as such in tables and reports
+    space: str = spec_field("", one_of("", *PREDICTION_SPACES), later=True)
 
     def kwargs(self) -> dict[str, Any]:
         return dict(self.params)
@@ -154,7 +191,8 @@ class ModelSpec(Validated):
     (a guided-diffusion checkpoint with the architecture `config`, and optionally its noisy classifier),
     `diffusers` (a save_pretrained folder: UNet2DModel, or DiT with its VAE in `vae_path`),
     `callable` (a user's module:function). Discrete-time networks take `schedule`/`timesteps`; a
-    callable returning an EDM denoiser (prediction=denoiser) needs its sigma range. `null_label` is the
+    callable returning an EDM denoiser (prediction=denoiser) needs its sigma range, a flow velocity model
+    (prediction=flow) its time convention. `null_label` is the
     label meaning "no class" (-1: the model has none, so no classifier-free guidance)."""
     SECTION: ClassVar[str] = "model"
     source: str = spec_field("trained", NAME, later=True)
@@ -164,7 +202,10 @@ class ModelSpec(Validated):
     classifier_config: str = spec_field("", TEXT, later=True)
     vae_path: str = spec_field("", TEXT, later=True)  # diffusers latent models: the AutoencoderKL folder
     function: str = spec_field("", TEXT, later=True)  # callable: "package.module:function"
-    prediction: str = spec_field("eps", one_of("eps", "denoiser"), later=True)
+    # what the network predicts: eps or v (on the discrete schedule), an EDM denoiser, or a flow velocity
+    # (needs time_convention: noise_at_1 as REPA/SD3, noise_at_0 as SiT)
+    prediction: str = spec_field("eps", one_of("eps", "denoiser", "v", "flow"), later=True)
+    time_convention: str = spec_field("", one_of("", *TIME_CONVENTIONS), later=True)
     schedule: str = spec_field("cosine", one_of("cosine", "linear"), later=True)
     timesteps: int = spec_field(1000, count(2), later=True)
     sigma_min: float = spec_field(0.0, interval(0, float("inf")), later=True)

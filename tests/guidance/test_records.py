@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.models.parameterisation import from_eps
 from bench.spec.sections import GuidanceSpec, NetSpec, RunSpec, SampleSpec
 from bench.spec.errors import SpecError
 from bench.guidance import METHODS, CountedNet, GuidanceContext, GuidanceError, describe, make_guidance, method_needs
@@ -154,13 +155,14 @@ def test_cfg_zero_star_zero_init_skips_the_network_for_its_steps(nets):
     assert ctx.model.rows == len(SEEDS) * 2 * (STEPS - 2)
 
 
-def test_rescaled_cfg_with_phi_zero_is_cfg_and_matches_the_std_of_the_conditional_eps(nets):
+def test_rescaled_cfg_with_phi_zero_is_cfg_and_matches_the_std_of_the_conditional_v(nets):
     model, _ = nets
     ctx = lambda: GuidanceContext(CountedNet(model), 10)  # noqa: E731
     torch.testing.assert_close(draw(ctx(), "rescaled_cfg", w=2.0, phi=0.0), draw(ctx(), "cfg", w=2.0), rtol=1e-9, atol=1e-9)
     z, lam, y = torch.randn(3, *SHAPE, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), torch.arange(3)
     eps = make_guidance("rescaled_cfg", ctx(), w=2.0, phi=1.0)(z, lam, y)
-    torch.testing.assert_close(eps.flatten(1).std(1), model(z, lam, y).flatten(1).std(1))
+    v, v_cond = from_eps("v", z, lam, eps), from_eps("v", z, lam, model(z, lam, y))  # it rescales v, as its paper
+    torch.testing.assert_close(v.flatten(1).std(1), v_cond.flatten(1).std(1))
 
 
 def test_constant_schedule_is_its_inner_method(nets):
