@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.claims.ranking import method_ranking
+from bench.claims.solvers import guidance_by_solver, solver_answers, solver_wins
 from bench.claims.sweeps import PAPER_METHOD, main_sweep, paper_rows
 from bench.claims.verdicts import paper_claims
 from bench.infra.stages import LEDGER, breakdown, by_stage, read_ledger
@@ -150,6 +151,12 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
          "noisier curve), with the paired 95% bootstrap interval. A strength is the method's own parameter (`strength_param` in table.csv), equal in value, "
          "not in effect.", _method_differences_table(main)),
     ]
+    wins, guidance = solver_wins(table), guidance_by_solver(table)
+    if len(wins):
+        lines += ["## Solvers at matched NFE", "", "Cells matched by their network budget per image without guidance "
+                  "(Heun's 2T - 1 evaluations beside the others' T); paired 95% bootstrap intervals on the same seeds "
+                  "(bench/claims/solvers.py).", "", *solver_answers(wins, guidance), "", _markdown(wins), "",
+                  _markdown(guidance), ""]
     sections += stage_sections(table, suite_dir)
     for title, text, frame in sections:
         if len(frame):

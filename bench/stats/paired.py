@@ -42,26 +42,29 @@ class CellReplicates:
 
 
 def differences_from_unguided(table: pd.DataFrame, metric: str = "fid", replicates: CellReplicates | None = None) -> pd.DataFrame:
-    """Every guided cell's `metric` minus that of its strength-0 partner (same method, p_uncond,
-    steps and sample seed), with the paired interval; empty where no cell has replicates."""
+    """Every guided cell's `metric` minus that of its strength-0 partner (same method, p_uncond, model
+    prediction, solver, grid, steps and sample seed), with the paired interval; empty where no cell has replicates."""
     replicates = replicates or CellReplicates(table)
     cells = table[table[metric].notna() & table.strength.notna()] if metric in table else table.iloc[:0]
     rows = []
-    for (method, *_), g in cells.groupby(["method", "p_uncond", "steps", "seed"]):
+    setup = [k for k in ("prediction", "sampler", "grid") if k in cells]  # columns of tables since solvers existed
+    for (method, *_), g in cells.groupby(["method", "p_uncond", *setup, "steps", "seed"]):
         unguided = g[g.strength == 0]
         if unguided.empty:
             continue
         base = unguided.iloc[0]
         for _, cell in g[g.strength > 0].iterrows():
             if (found := replicates.difference(cell, base, metric)) is not None:
-                rows.append({"method": method, "p_uncond": cell.p_uncond, "steps": cell.steps, "seed": cell.seed,
+                rows.append({"method": method, "p_uncond": cell.p_uncond, **{k: cell[k] for k in setup},
+                             "steps": cell.steps, "seed": cell.seed,
                              "w": cell.strength, "metric": metric, **found})
     return pd.DataFrame(rows)
 
 
 def differences_from_method(table: pd.DataFrame, reference: str, metric: str = "fid", higher_is_better: bool = False,
                             replicates: CellReplicates | None = None) -> pd.DataFrame:
-    """Every other method against the `reference` method on the same p_uncond, steps and sample seed:
+    """Every other method against the `reference` method on the same p_uncond, model prediction, solver, grid,
+    steps and sample seed:
     at each strength value both share (`at`: "strength 1"), and best against best (`at`: "best", each method's
     lowest `metric`, or highest where `higher_is_better`; both picks are made on these samples, which
     favours whichever curve is noisier).
@@ -70,7 +73,8 @@ def differences_from_method(table: pd.DataFrame, reference: str, metric: str = "
     cells = table[table[metric].notna() & table.strength.notna()] if metric in table else table.iloc[:0]
     label = "method_label" if "method_label" in cells else "method"
     rows = []
-    for _, g in cells.groupby(["p_uncond", "steps", "seed"]):
+    setup = [k for k in ("prediction", "sampler", "grid") if k in cells]
+    for _, g in cells.groupby(["p_uncond", *setup, "steps", "seed"]):
         base = g[g.method == reference]
         if base.empty:
             continue
@@ -84,6 +88,6 @@ def differences_from_method(table: pd.DataFrame, reference: str, metric: str = "
             pairs.append((f"best ({best.strength:g} vs {best_base.strength:g})", best, best_base))
             for at, a, b in pairs:
                 if (found := replicates.difference(a, b, metric)) is not None:
-                    rows.append({"method": method, "p_uncond": a.p_uncond, "steps": a.steps, "seed": a.seed,
-                                 "at": at, "metric": metric, **found})
+                    rows.append({"method": method, "p_uncond": a.p_uncond, **{k: a[k] for k in setup}, "steps": a.steps,
+                                 "seed": a.seed, "at": at, "metric": metric, **found})
     return pd.DataFrame(rows)
