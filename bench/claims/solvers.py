@@ -30,9 +30,8 @@ def matched_nfe(table: pd.DataFrame) -> pd.Series:
 def solver_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The CFG cells of a table with several solvers, with their matched NFE."""
     cells = table[(table.method == "cfg") & table.fid.notna()]
-    if cells.sampler.nunique() < 2:
-        return cells.iloc[:0]
-    return cells.assign(nfe=matched_nfe(cells))
+    cells = cells.iloc[:0] if cells.sampler.nunique() < 2 else cells
+    return cells.assign(nfe=matched_nfe(cells) if len(cells) else [])
 
 
 def solver_wins(table: pd.DataFrame, metric: str = "fid", replicates: CellReplicates | None = None) -> pd.DataFrame:
