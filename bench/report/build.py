@@ -9,6 +9,7 @@ import pandas as pd
 from bench.report.markdown import write_report
 from bench.report.plots import FIGURES, plot_classifier_accuracy
 from bench.report.table import suite_table, write_table
+from bench.suites import cells as suite_cells
 
 
 def build(suite: str, out: str | Path, extra: list[Path] = ()) -> list[str]:
@@ -23,5 +24,7 @@ def build(suite: str, out: str | Path, extra: list[Path] = ()) -> list[str]:
             written.append(name)
     for accuracy in sorted(suite_dir.glob("classifiers/*/accuracy_by_lambda.csv")):
         plot_classifier_accuracy(pd.read_csv(accuracy), accuracy.with_suffix(".png"))
-    write_report(suite, table, suite_dir, written)
+    beside = suite_cells.SUITES[suite].beside if suite in suite_cells.SUITES else ""
+    other = suite_table(Path(out) / beside) if beside and (Path(out) / beside / "runs").is_dir() else None
+    write_report(suite, table, suite_dir, written, beside=(beside, other) if other is not None else None)
     return written

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.claims.ranking import method_ranking
+from bench.claims.sidebyside import best_beside
 from bench.claims.solvers import guidance_by_solver, solver_answers, solver_wins
 from bench.claims.sweeps import PAPER_METHOD, main_sweep, paper_rows
 from bench.claims.verdicts import paper_claims
@@ -106,7 +107,9 @@ def stage_sections(table: pd.DataFrame, suite_dir: Path) -> list[tuple[str, str,
                      "those run before the ledger existed).", cell_stage_table(table)))
     return sections
 
-def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list[str]) -> None:
+def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list[str],
+                 beside: tuple[str, pd.DataFrame] | None = None) -> None:
+    """report.md of a suite; `beside` is (name, table) of the suite whose best cells are set beside its own."""
     main, steps, seed = main_sweep(table)
     clf_cols = ["cell", "scale", "fid", "is_mean", "class_accuracy", "guidance_classifier_confidence",
                 "evaluator_confidence", "gap_confidence", "images_per_second"]
@@ -151,6 +154,10 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
          "noisier curve), with the paired 95% bootstrap interval. A strength is the method's own parameter (`strength_param` in table.csv), equal in value, "
          "not in effect.", _method_differences_table(main)),
     ]
+    if beside is not None and len(pairs := best_beside(table, beside[1])):
+        lines += [f"## Beside the `{beside[0]}` suite", "", f"Each suite's best CFG cell of the main sweep at each "
+                  f"p_uncond, and this suite's minus `{beside[0]}`'s with the paired 95% bootstrap interval (same "
+                  "sample seeds and draws; the best picks are made on these samples).", "", _markdown(pairs), ""]
     wins, guidance = solver_wins(table), guidance_by_solver(table)
     if len(wins):
         lines += ["## Solvers at matched NFE", "", "Cells matched by their network budget per image without guidance "

@@ -41,6 +41,7 @@ class Suite:
     name: str
     description: str
     build: Callable[[], list[Cell]]
+    beside: str = ""  # a suite whose best cells this suite's report sets beside its own (same seeds, paired)
 
     def __post_init__(self):
         check_plain_name(self.name, "suite")
@@ -49,9 +50,9 @@ class Suite:
 SUITES: Registry[Suite] = Registry("suite", "suites")
 
 
-def register_suite(name: str, description: str) -> Callable[[Callable[[], list[Cell]]], Callable[[], list[Cell]]]:
+def register_suite(name: str, description: str, beside: str = "") -> Callable[[Callable[[], list[Cell]]], Callable[[], list[Cell]]]:
     def add(fn: Callable[[], list[Cell]]) -> Callable[[], list[Cell]]:
-        SUITES.add(name, Suite(name, description, fn))
+        SUITES.add(name, Suite(name, description, fn, beside))
         return fn
     return add
 

@@ -51,7 +51,7 @@ def flow_methods(base: RunSpec) -> list[Cell]:
 
 @register_suite("flow", "a flow-matching model on full MNIST 16x16 (the mnist suite's shape, flow Euler at matched NFE): "
                         "CFG over p_uncond x w, classifier guidance, steps, seed spread; interval, CFG-Zero*, APG, "
-                        "autoguidance in their own spaces")
+                        "autoguidance in their own spaces", beside="mnist")
 def flow() -> list[Cell]:
     return inception_sweep(FLOW_BASE) + flow_methods(FLOW_BASE)
 

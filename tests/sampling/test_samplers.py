@@ -5,6 +5,8 @@ so with that eps both samplers must reproduce the data mean and variance."""
 import pytest
 import torch
 
+from bench.spec.sections import SAMPLERS
+
 from bench.models.process import alpha_sigma
 from bench.sampling.samplers import SampleNoise, sample
 
@@ -30,11 +32,11 @@ def test_sampler_reproduces_gaussian_marginals(sampler):
 
 
 def test_sampler_rejects_unknown_name():
-    with pytest.raises(ValueError, match="known samplers: ancestral, ddim"):
-        sample(exact_eps, SHAPE, range(2), 10, sampler="euler")
+    with pytest.raises(ValueError, match="known samplers: ancestral, ddim, euler, heun, dpmpp_2m"):
+        sample(exact_eps, SHAPE, range(2), 10, sampler="rk4")
 
 
-@pytest.mark.parametrize("sampler", ["ancestral", "ddim"])
+@pytest.mark.parametrize("sampler", SAMPLERS)
 def test_samples_do_not_depend_on_batch_size(sampler):
     def fake_net(z, lam, labels):  # depends on labels too, so label streams are checked
         return 0.5 * z + 0.01 * labels.reshape(-1, 1, 1, 1)

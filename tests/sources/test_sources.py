@@ -232,3 +232,23 @@ def test_diffusers_unet2d_is_adapted_with_the_users_null_label(tmp_path):
         direct = unet.eval()(z, t, class_labels=labels).sample
         torch.testing.assert_close(loaded.eps(z, steps.lambdas[t.long()].float(), labels), direct, rtol=1e-4, atol=1e-4)
     assert load_model(replace(spec, null_label=-1), (1, 8, 8), 10, "cpu").null_label is None
+
+
+def test_a_diffusers_flow_model_is_its_velocity_at_t_times_the_timesteps(tmp_path):
+    """A diffusers folder of a flow-matching UNet (model.prediction=flow): the network is asked at x_t = z / (alpha +
+    sigma) and timestep t * model.timesteps, as diffusers' FlowMatch schedulers drive it, and its velocity becomes eps."""
+    from bench.models.parameterisation import flow_scale, flow_time, to_eps
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(32, 32),
+                                 down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                                 norm_num_groups=8, layers_per_block=1, num_class_embeds=11)
+    unet.save_pretrained(tmp_path / "unet")
+    spec = ModelSpec(source="diffusers", path=str(tmp_path / "unet"), null_label=10, prediction="flow",
+                     time_convention="noise_at_1")
+    loaded = load_model(spec, (1, 8, 8), 10, "cpu")
+    z, lam, labels = torch.randn(2, 1, 8, 8), torch.tensor([-3.0, 2.0]), torch.tensor([3, 10])
+    with torch.no_grad():
+        velocity = unet.eval()(z * flow_scale(lam, z), flow_time(lam.double()).float() * 1000, class_labels=labels).sample
+        torch.testing.assert_close(loaded.eps(z, lam, labels), to_eps("flow", z, lam, velocity), rtol=1e-4, atol=1e-4)
+    with pytest.raises(SourceError, match="model.time_convention is given exactly for model.prediction=flow"):
+        load_model(replace(spec, time_convention=""), (1, 8, 8), 10, "cpu")
