@@ -5,7 +5,8 @@ Guidance is applied only at noise levels lambda in [lambda_low, lambda_high]; el
 conditional model eps(z, c) is used alone, so the unconditional passes there are skipped (and
 not counted). It wraps any registered method: `inner` names it, `inner_params` its parameters.
 Their interval is given in EDM's sigma = e^(-lambda/2); their ImageNet-512 choice
-sigma in (0.28, 5.42] is lambda in [-3.38, 2.55], the default here.
+sigma in (0.28, 5.42] is lambda in [-3.38, 2.55], the default here. On the linear interpolant of flow models
+t = sigmoid(-lambda/2) (t = 1 noise), so REPA's guidance for t <= 0.7 is lambda_low = 2 log(0.3/0.7) and no upper end.
 """
 from __future__ import annotations
 
