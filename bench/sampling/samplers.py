@@ -13,9 +13,11 @@ With z = alpha x + sigma eps at lambda and (alpha', sigma') at the next level la
     ddim       Song et al. 2021, eta = 0:  z' = alpha' x_hat + sigma' eps_hat
     euler      the flow ODE's Euler step on the linear interpolant x_t = z / (alpha + sigma), t = sigma / (alpha + sigma):
                x_t' = x_t + (t' - t) u_hat, u_hat = eps_hat - x_hat (the same point as DDIM's, up to rounding)
-    heun       Karras et al. 2022, Algorithm 1 (deterministic): in the VE variables x = z / alpha, s = sigma / alpha,
-               dx/ds = eps_hat; an Euler step to s', then x' = x + (s' - s)(eps_hat + eps_hat') / 2 with eps_hat' at
-               (x', s'): 2 evaluations a step, 1 at the last
+    heun       Karras et al. 2022, Algorithm 1 (deterministic), on the flow ODE dx_t/dt = u_hat: an Euler step to t',
+               then x_t' = x_t + (t' - t)(u_hat + u_hat') / 2 with u_hat' at the Euler point: 2 evaluations a step, 1 at
+               the last. EDM writes it in sigma = e^(-lambda/2), where a grid from lambda = -20 (sigma = 2.2e4) makes
+               the trapezoid's first step (sigma' - sigma)(eps' - eps)/2 explode; t is bounded in [0, 1], so every
+               grid is safe, and the order is the same (2)
     dpmpp_2m   DPM-Solver++(2M), Lu et al. 2022, Algorithm 2, in h = (lambda' - lambda) / 2 (their half log-SNR):
                z' = (sigma'/sigma) z - alpha' (e^(-h) - 1) D, D = x_hat on the first step, else
                D = (1 + 1/(2r)) x_hat - 1/(2r) x_hat_prev, r = h_prev / h
@@ -170,11 +172,10 @@ def sample(eps_fn: EpsFn, shape: tuple[int, ...], seeds: Sequence[int], num_clas
         for k in range(last):
             x_hat, eps, z = predict(z, k)
             (a, s), (a2, s2) = levels[k], levels[k + 1]
-            ds = s2 / a2 - s / a
-            x = z / a
-            z_euler = a2 * (x + ds * eps)
-            eps_next = predict(z_euler, k + 1)[1]
-            z = a2 * (x + ds * (eps + eps_next) / 2)
+            dt = s2 / (a2 + s2) - s / (a + s)
+            x_t, u = z / (a + s), eps - x_hat
+            x_hat_next, eps_next, _ = predict((a2 + s2) * (x_t + dt * u), k + 1)
+            z = (a2 + s2) * (x_t + dt * (u + eps_next - x_hat_next) / 2)
     else:  # dpmpp_2m
         previous = None  # (x_hat, h) of the step before
         for k in range(last):

@@ -58,6 +58,14 @@ def test_each_ode_solver_converges_to_the_exact_endpoint_at_its_order(sampler, o
     assert abs(slope - order) < 0.25, (errors, slope)
 
 
+@pytest.mark.parametrize("sampler", ["ddim", "euler", "heun", "dpmpp_2m"])
+@pytest.mark.parametrize("grid", ["cosine", "flow", "edm"])
+def test_every_ode_solver_reaches_the_exact_endpoint_from_lambda_minus_20(sampler, grid):
+    """The grids the suites use start at lambda = -20 (sigma = 2.2e4): no solver may amplify the first step there."""
+    x, exact = _run(sampler, 32, grid=grid)
+    assert float((x - exact).abs().max()) < 0.15  # first order at 32 steps; a blown-up step is far above
+
+
 @pytest.mark.parametrize("grid", GRIDS)
 def test_euler_on_the_flow_is_ddim_step_for_step(grid):
     """x_t' = x_t + (t' - t)(eps_hat - x_hat) is DDIM's alpha' x_hat + sigma' eps_hat, rescaled: the same point."""
