@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 
 from bench.models.parameterisation import flow_time, lambda_of_flow_time
-from bench.models.process import LAMBDA_MAX, LAMBDA_MIN, sampling_lambdas
+from bench.models.process import sampling_lambdas
 from bench.spec.sections import GRIDS as GRID_FIELDS
 
 
@@ -86,5 +86,3 @@ def evaluated_range(sample_spec) -> tuple[float, float]:
     lams = grid_lambdas(sample_spec)[:-1]
     return float(lams.min()), float(lams.max())
 
-
-HARNESS_RANGE = (LAMBDA_MIN, LAMBDA_MAX)
