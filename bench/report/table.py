@@ -14,7 +14,7 @@ from bench.infra.store import atomic_write_bytes, load_runs, read_json
 from bench.spec.hashing import from_dict
 from bench.spec.sections import RunSpec
 
-ID_COLUMNS = ["cell", "method", "method_label", "strength_param", "strength", "base", "noise_aware", "p_uncond", "w", "scale", "prediction", "sampler", "grid", "steps", "guidance_space", "off_paper_space", "seed", "num_samples"]
+ID_COLUMNS = ["cell", "method", "method_label", "strength_param", "strength", "base", "noise_aware", "p_uncond", "w", "scale", "prediction", "sampler", "time_grid", "steps", "guidance_space", "off_paper_space", "seed", "num_samples"]
 
 INTERVAL_METRICS = ["fid", "fid_inception", "fid_domain", "is_mean", "kid_mean", "precision", "recall", "class_accuracy"]
 
@@ -38,7 +38,7 @@ def cell_columns(spec: RunSpec) -> dict:
         kind = "unconditional " if spec.guide.p_uncond == 1 else ""
         guidance["method_label"] += f", {kind}guide {spec.guide.channels} ch / {spec.guide.steps} steps"
     return {**guidance, "p_uncond": spec.train.p_uncond, "sampler": spec.sample.sampler, "steps": spec.sample.steps,
-            "grid": spec.sample.grid, "prediction": model_prediction(spec), "dataset": spec.data.name,
+            "time_grid": spec.sample.grid, "prediction": model_prediction(spec), "dataset": spec.data.name,
             "model_source": spec.model.source}
 
 
@@ -51,7 +51,7 @@ def with_record_columns(table: pd.DataFrame) -> pd.DataFrame:
     """Method label and strength of every cell from its stored spec and the method records, so
     cells stored before the records existed are labelled as new ones are."""
     columns = [cell_columns(from_dict(RunSpec, read_json(Path(row.run_dir) / "spec.json"))) for row in table.itertuples()]
-    for key in ("method_label", "strength_param", "strength", "grid", "prediction", "guidance_space", "off_paper_space"):
+    for key in ("method_label", "strength_param", "strength", "time_grid", "prediction", "guidance_space", "off_paper_space"):
         table[key] = [c[key] for c in columns]
     return table
 

@@ -47,8 +47,8 @@ def differences_from_unguided(table: pd.DataFrame, metric: str = "fid", replicat
     replicates = replicates or CellReplicates(table)
     cells = table[table[metric].notna() & table.strength.notna()] if metric in table else table.iloc[:0]
     rows = []
-    setup = [k for k in ("prediction", "sampler", "grid") if k in cells]  # columns of tables since solvers existed
-    for (method, *_), g in cells.groupby(["method", "p_uncond", *setup, "steps", "seed"]):
+    setup = [k for k in ("prediction", "sampler", "time_grid") if k in cells]  # columns of tables since solvers existed
+    for (method, *_), g in cells.groupby(["method", "p_uncond", *setup, "steps", "seed"], dropna=False):
         unguided = g[g.strength == 0]
         if unguided.empty:
             continue
@@ -73,8 +73,8 @@ def differences_from_method(table: pd.DataFrame, reference: str, metric: str = "
     cells = table[table[metric].notna() & table.strength.notna()] if metric in table else table.iloc[:0]
     label = "method_label" if "method_label" in cells else "method"
     rows = []
-    setup = [k for k in ("prediction", "sampler", "grid") if k in cells]
-    for _, g in cells.groupby(["p_uncond", *setup, "steps", "seed"]):
+    setup = [k for k in ("prediction", "sampler", "time_grid") if k in cells]
+    for _, g in cells.groupby(["p_uncond", *setup, "steps", "seed"], dropna=False):
         base = g[g.method == reference]
         if base.empty:
             continue
