@@ -54,14 +54,9 @@ def raises(spec, shape, num_classes):
     raise RuntimeError("the user's code failed\nwith a second line")
 
 
-class TinyFlowNet(torch.nn.Module):
-    """A flow-matching network net(x_t, t, labels) -> velocity, t in [0, 1], t = 1 noise (REPA's convention)."""
-
-    def __init__(self, channels: int, num_classes: int):
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = torch.nn.Conv2d(channels, channels, 3, padding=1)
-        self.label = torch.nn.Embedding(num_classes + 1, channels)
+class TinyFlowNet(TinyEpsNet):
+    """A flow-matching network net(x_t, t, labels) -> velocity, t in [0, 1], t = 1 noise (REPA's convention),
+    with TinyEpsNet's layers."""
 
     def forward(self, x, t, labels):
         return self.conv(x) * torch.cos(2 * t)[:, None, None, None] + self.label(labels)[:, :, None, None] - 0.5 * x
