@@ -9,10 +9,17 @@ sha256 of its weights, because torch-fidelity's own cache keys ignore weights):
   inception  torch-fidelity's `inception-v3-compat` with the FID Inception packaged with the
              install (bench/evaluation/inception.py; pool features, no classifier), or a full weights file
              the user names (--inception-weights PATH or $BENCH_INCEPTION_WEIGHTS); grayscale
-             images are repeated to 3 channels. Nothing is ever downloaded.
+             images are repeated to 3 channels. Nothing is ever downloaded. Its `spatial` layer gives
+             sFID (Nash et al. 2021) as ADM's evaluator defines it: the tensor `mixed_6/conv` of the TF
+             graph, i.e. Mixed_6d's first 1x1 convolution after its batch norm and ReLU (192 x 17 x 17),
+             its first 7 channels flattened (2023-d; ADM flattens them channels-last, a permutation of
+             the coordinates, which no Frechet distance sees).
+  dinov2     DINOv2 ViT-L/14's class token (bench/evaluation/dinov2.py), from the official weights file
+             the user names (eval.dinov2_weights), for FD_DINOv2 as EDM2 computes it.
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +32,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_featur
 from torch_fidelity.utils import create_feature_extractor
 
 from bench.data.datasets import load_dataset
+from bench.evaluation import dinov2
 from bench.evaluation.evaluator import FEATURE_DIM, evaluator_key, load_evaluator
 from bench.evaluation.inception import InceptionWeightsError, converted_weights, no_weights, verified_state
 from bench.evaluation.runtime_choice import REFERENCE, ChosenRuntime, choose
@@ -45,6 +53,7 @@ class FeatureError(BenchError, ValueError):
     """Unknown extractor kind or missing weights; the message says what is expected."""
 
 
+SPATIAL, SPATIAL_CHANNELS = "spatial", 7  # sFID's layer and the channels ADM keeps
 INCEPTION_PREPROCESSING = ("grayscale repeated to RGB; resized to 299x299 by torch-fidelity's TF1-compatible bilinear "
                            "interpolation; scaled as (x - 128) / 128")
 
@@ -60,10 +69,16 @@ class Extractor:
     sha256: str
     preprocessing: str = "uint8 images at their own size"
     fast: bool = False  # eval.fast_features: channels_last, bf16 autocast where native (features differ slightly)
+    spatial_layer: str | None = None  # the layer of sFID, where the network has one
 
     @property
     def layers(self) -> list[str]:
-        return sorted({self.fid_layer, self.isc_layer} - {None})
+        return sorted({self.fid_layer, self.isc_layer, self.spatial_layer} - {None})
+
+    @property
+    def export_key(self) -> str:
+        """Names the network and the layers it returns (exports and runtime decisions are kept under it)."""
+        return sha256_bytes(f"{self.sha256}:{','.join(self.layers)}".encode())
 
 
 class EvaluatorFeatures(FeatureExtractorBase):
@@ -111,8 +126,66 @@ class InceptionGrayscaleAware(FeatureExtractorInceptionV3):
     def load_state_dict(self, state_dict, strict=True, assign=False):
         return super().load_state_dict(state_dict or verified_state(self.weights_path, self.weights_sha256), strict, assign)
 
+    @staticmethod
+    def get_provided_features_list():
+        return (*FeatureExtractorInceptionV3.get_provided_features_list(), SPATIAL)
+
     def forward(self, x):
-        return super().forward(x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x)
+        x = x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x
+        if SPATIAL not in self.features_list:
+            return super().forward(x)
+        captured = []
+        hook = self.Mixed_6d.branch1x1.register_forward_hook(lambda module, args, out: captured.append(out))
+        wanted, self.features_list = self.features_list, [f for f in self.features_list if f != SPATIAL]
+        try:
+            rest = iter(super().forward(x)) if self.features_list else iter(())
+        finally:
+            self.features_list = wanted
+            hook.remove()
+        spatial = captured[0][:, :SPATIAL_CHANNELS].flatten(1).to(torch.float32)
+        return tuple(spatial if f == SPATIAL else next(rest) for f in wanted)
+
+
+class DinoV2Features(FeatureExtractorBase):
+    """torch-fidelity adapter for the DINOv2 ViT (set per subclass with its file and sha256, re-checked here)."""
+    weights_path = ""
+    weights_sha256 = ""
+
+    def __init__(self, name, features_list, **kwargs):
+        super().__init__(name, features_list)
+        if _file_digest(self.weights_path) != self.weights_sha256:
+            raise FeatureError(f"{self.weights_path} changed since it was named (sha256 differs); run again")
+        self.net = dinov2.build(self.weights_path)
+
+    @staticmethod
+    def get_provided_features_list():
+        return ("cls",)
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return "cls"
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        raise NotImplementedError("the DINOv2 extractor is not compiled")
+
+    def forward(self, x):
+        return (self.net(dinov2.preprocess(x)).to(torch.float32),)
+
+
+@functools.lru_cache(maxsize=8)
+def _digest_of(path: str, mtime_ns: int, size: int) -> str:
+    return sha256_file(path)
+
+
+def _file_digest(path: str) -> str:
+    """sha256 of a (large) weights file, hashed once per process while it is unchanged."""
+    stat = Path(path).stat()
+    return _digest_of(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 def inception_weights_path(path: str | None = None) -> tuple[Path, str] | None:
@@ -195,16 +268,28 @@ def _inception(data: DataSpec, weights: str | None = None) -> Extractor:
     path, digest = converted_weights(cache_root()) if packaged else user
     name = f"{extractor_prefix('inception')}v3-compat-{digest[:12]}"
     _register(name, InceptionGrayscaleAware, weights_path=str(path), weights_sha256=digest)
-    return Extractor(name, "inception", "2048", None if packaged else "logits_unbiased", digest, INCEPTION_PREPROCESSING)
+    return Extractor(name, "inception", "2048", None if packaged else "logits_unbiased", digest, INCEPTION_PREPROCESSING,
+                     spatial_layer=SPATIAL)
+
+
+def _dinov2(data: DataSpec, weights: str | None = None) -> Extractor:
+    """The DINOv2 ViT of the file the user names (eval.dinov2_weights), refused without it."""
+    path = dinov2.check_named(weights or "")
+    digest = _file_digest(str(path))
+    name = f"{extractor_prefix('dinov2')}{digest[:12]}"
+    _register(name, DinoV2Features, weights_path=str(path), weights_sha256=digest)
+    return Extractor(name, "dinov2", "cls", None, digest, dinov2.PREPROCESSING)
 
 
 FEATURES.add("evaluator", FeatureKind(_evaluator, FEATURE_DIM, full_rank=True))
+FEATURES.add("dinov2", FeatureKind(_dinov2, 1024, full_rank=False, batch_sizes=(("cpu", 16),)))
 FEATURES.add("inception", FeatureKind(_inception, 2048, full_rank=False, batch_sizes=(("cpu", 16),), choose_runtime=True))
 
 
-def get_extractor(kind: str, data: DataSpec, inception_weights: str | None = None) -> Extractor:
-    """Register (once) and describe the extractor of `kind` for the dataset (and resolution) of `data`."""
-    return FEATURES[kind].build(data, inception_weights)
+def get_extractor(kind: str, data: DataSpec, weights: str | None = None) -> Extractor:
+    """Register (once) and describe the extractor of `kind` for the dataset (and resolution) of `data`;
+    `weights` is the file the user named for it (Inception's is optional, DINOv2's required)."""
+    return FEATURES[kind].build(data, weights)
 
 
 _CREATED: dict[tuple[str, tuple[str, ...], str, bool], FeatureExtractorBase] = {}
@@ -244,9 +329,9 @@ def extraction_runtime(extractor: Extractor, images: torch.Tensor, device: str =
             _CHOSEN[key] = ChosenRuntime("torch-eager channels_last bf16", _fast_features(module, device),
                                          "eval.fast_features")
         elif kind.choose_runtime:
-            _CHOSEN[key] = choose(module, images, extractor.sha256, kind.batch_size(device), device, cache_root())
+            _CHOSEN[key] = choose(module, images, extractor.export_key, kind.batch_size(device), device, cache_root())
         else:
-            _CHOSEN[key] = ChosenRuntime(REFERENCE, RUNTIMES[REFERENCE].build(module, shape, cache_root(), extractor.sha256),
+            _CHOSEN[key] = ChosenRuntime(REFERENCE, RUNTIMES[REFERENCE].build(module, shape, cache_root(), extractor.export_key),
                                          f"{extractor.kind} features run eagerly")
     return _CHOSEN[key]
 
@@ -299,8 +384,11 @@ def reference_features(data: DataSpec, split: str, extractor: Extractor, cache: 
     if stamp is not None:
         try:
             feats = load_checkpoint(path)["state_dict"]
-            _REFERENCES[path] = (stamp, feats)
-            return feats
+            missing = sorted(set(extractor.layers) - set(feats))
+            if not missing:
+                _REFERENCES[path] = (stamp, feats)
+                return feats
+            print(f"recomputing reference features: {path.name} lacks the layers {', '.join(missing)}")
         except CorruptFileError as err:
             print(f"recomputing reference features: {err}")
     images = load_dataset(data, split).images

@@ -5,8 +5,9 @@ eval.inception_fid is set. Columns name the network behind each number: `extract
 fid/kid/precision/recall, `is_extractor` for is_mean, `domain_extractor` for fid_domain,
 `inception_extractor` for fid_inception.
 
-Every metric gets its bootstrap interval beside it (bench/stats/uncertainty.py), and FID / IS their
-N-extrapolated values; the replicates are returned for the cell's bootstrap.npz.
+Every metric gets an interval for its value at this N beside it, and every Frechet distance its N -> inf
+estimate with its own interval where that is estimable (bench/stats/uncertainty.py says which interval
+each metric gets); the bootstrap replicates are returned for the cell's bootstrap.npz.
 
 Inception FID at N <= 2048 comes from rank-deficient covariances: computable, but biased upward in 1/N;
 it is compared within a suite (fixed N, seeds and reference), never across N.
@@ -34,7 +35,7 @@ from bench.spec.sections import RunSpec
 from bench.stats.uncertainty import CellUncertainty
 
 EVALUATOR_FEATURES, EVALUATOR_LOGITS = "evaluator_features", "evaluator_logits"
-INCEPTION_FEATURES = "inception_features"
+INCEPTION_FEATURES, INCEPTION_SPATIAL = "inception_features", "inception_spatial"
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class CellExtractors:
 
 
 def cell_extractors(spec: RunSpec, inception_weights: str | None = None) -> CellExtractors:
-    main = get_extractor(spec.eval.features, spec.data, inception_weights)
+    weights = spec.eval.dinov2_weights if spec.eval.features == "dinov2" else inception_weights
+    main = get_extractor(spec.eval.features, spec.data, weights)
     try:
         evaluator = get_extractor("evaluator", spec.data)
     except EvaluatorMissing:
@@ -106,7 +108,10 @@ class FeatureStream:
         elif self.extractors.evaluator is not None:
             feats[EVALUATOR_FEATURES], feats[EVALUATOR_LOGITS] = feats["features"], feats["logits"]
         if "inception" in joined:
-            feats[INCEPTION_FEATURES] = joined["inception"][self.extractors.inception.fid_layer]
+            inception = self.extractors.inception
+            feats[INCEPTION_FEATURES] = joined["inception"][inception.fid_layer]
+            if inception.spatial_layer is not None:
+                feats[INCEPTION_SPATIAL] = joined["inception"][inception.spatial_layer]
         return feats
 
     def runtimes(self) -> dict[str, str]:
@@ -147,7 +152,7 @@ def prepare_references(spec: RunSpec, extractors: CellExtractors, cache: Path, d
 def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, torch.Tensor], labels: torch.Tensor,
                    cache: Path, device: str = "cpu") -> tuple[dict, dict[str, np.ndarray]]:
     """Metrics of the samples' features against the reference split named in spec.eval, each with its
-    bootstrap interval (and FID / IS extrapolated to infinite N); also returns the replicates."""
+    interval (and the Frechet distances at N -> inf); also returns the bootstrap replicates."""
     main, evaluator = extractors.main, extractors.evaluator
     split = spec.eval.reference_split
     ref = reference_features(spec.data, split, main, cache, device)
@@ -157,6 +162,9 @@ def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, t
     metrics = {**distribution_metrics(sample, real, full_rank), "extractor": main.name,
                "extractor_sha256": main.sha256, "extractor_preprocessing": main.preprocessing, "reference_split": split}
     uncertainty.frechet("fid", metrics["fid"], sample, real)
+    if main.kind == "dinov2":  # FD_DINOv2 under its own name too, as EDM2 reports it
+        metrics.update(fd_dinov2=metrics["fid"], dinov2_extractor=main.name)
+        uncertainty.alias("fid", "fd_dinov2")
     uncertainty.kernel(metrics["kid_mean"], sample, real)
     uncertainty.manifold(metrics, sample, real)
     logits = feats[main.isc_layer] if main.isc_layer is not None else feats.get(EVALUATOR_LOGITS)
@@ -178,4 +186,22 @@ def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, t
         metrics.update(fid_inception=fids["fid"], fid_inception_cleanfid=fids["fid_cleanfid"],
                        inception_extractor=inception.name, inception_preprocessing=inception.preprocessing)
         uncertainty.frechet("fid_inception", fids["fid"], feats[INCEPTION_FEATURES], inception_ref)
+    spatial = _spatial_features(spec, extractors, feats, cache, device)
+    if spatial is not None:
+        sample_spatial, ref_spatial = spatial
+        metrics["sfid"] = fid_and_stats(sample_spatial, ref_spatial)["fid"]
+        uncertainty.frechet("sfid", metrics["sfid"], sample_spatial, ref_spatial)
     return {**metrics, **uncertainty.columns}, uncertainty.replicates
+
+
+def _spatial_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, torch.Tensor], cache: Path,
+                      device: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The samples' and the reference's sFID features, from whichever of the cell's extractors has them."""
+    split = spec.eval.reference_split
+    if extractors.main.spatial_layer is not None:
+        layer = extractors.main.spatial_layer
+        return feats[layer], reference_features(spec.data, split, extractors.main, cache, device)[layer]
+    if extractors.inception is not None and INCEPTION_SPATIAL in feats:
+        layer = extractors.inception.spatial_layer
+        return feats[INCEPTION_SPATIAL], reference_features(spec.data, split, extractors.inception, cache, device)[layer]
+    return None

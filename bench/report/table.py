@@ -11,20 +11,26 @@ import pandas as pd
 from bench.claims.sweeps import main_sweep
 from bench.guidance import describe, method_needs
 from bench.infra.store import atomic_write_bytes, load_runs, read_json
+from bench.report.legacy import with_current_intervals
 from bench.spec.hashing import from_dict
 from bench.spec.sections import RunSpec
 
 ID_COLUMNS = ["cell", "method", "method_label", "strength_param", "strength", "base", "noise_aware", "p_uncond", "w", "scale", "prediction", "sampler", "time_grid", "steps", "guidance_space", "off_paper_space", "seed", "num_samples"]
 
-INTERVAL_METRICS = ["fid", "fid_inception", "fid_domain", "is_mean", "kid_mean", "precision", "recall", "class_accuracy"]
+FRECHET_METRICS = ["fid", "fid_inception", "fid_domain", "sfid", "fd_dinov2"]
 
-EXTRAPOLATED = ["fid_inf", "fid_inf_se", "fid_inception_inf", "fid_inception_inf_se", "is_inf", "is_inf_se"]
+INTERVAL_METRICS = [*FRECHET_METRICS, "is_mean", "kid_mean", "precision", "recall", "density", "coverage", "class_accuracy"]
 
-METRIC_COLUMNS = [*(c for m in INTERVAL_METRICS for c in (m, f"{m}_lo", f"{m}_hi")), *EXTRAPOLATED,
+# each Frechet distance at N -> inf with its interval, and Chong & Forsyth's extrapolation beside it
+EXTRAPOLATED = [*(c for m in FRECHET_METRICS for c in (f"{m}_inf", f"{m}_inf_lo", f"{m}_inf_hi", f"{m}_cf_inf", f"{m}_cf_inf_se")),
+                "is_cf_inf", "is_cf_inf_se"]
+
+METRIC_COLUMNS = [*(c for m in INTERVAL_METRICS for c in (m, f"{m}_lo", f"{m}_hi")), *EXTRAPOLATED, "interval_method",
                   "fid_cleanfid", "fid_inception_cleanfid", "is_std", "bootstrap_draws", "evaluator_confidence", "guidance_classifier_accuracy", "guidance_classifier_confidence",
                   "gap_accuracy", "gap_confidence", "images_per_second", "nfe_per_image", "classifier_evals_per_image", "guide_evals_per_image",
                   "sampling_seconds", "network_seconds", "classifier_seconds", "other_seconds", "model_seconds",
-                  "metrics_seconds", "extractor", "is_extractor", "inception_extractor", "domain_extractor", "run_id"]
+                  "metrics_seconds", "extractor", "is_extractor", "inception_extractor", "domain_extractor", "dinov2_extractor",
+                  "reference_stats", "protocol", "run_id"]
 
 
 def cell_columns(spec: RunSpec) -> dict:
@@ -76,7 +82,7 @@ def throughput_table(table: pd.DataFrame) -> pd.DataFrame:
 def suite_table(suite_dir: Path, extra: list[Path] = ()) -> pd.DataFrame:
     """The stored cells of a suite (and of more result folders merged in) with their record columns
     and every metric column (empty where a suite's networks do not give it, e.g. IS without a classifier)."""
-    table = with_record_columns(load_runs(suite_dir, *extra))
+    table = with_current_intervals(with_record_columns(load_runs(suite_dir, *extra)))
     for column in METRIC_COLUMNS:
         if column not in table:
             table[column] = np.nan

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.evaluation import dinov2
 from bench.spec.errors import BenchError
 from bench.suites.cells import SUITES, select_cells
 
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.resolve < float("inf"):
         parser.error(f"--resolve {args.resolve:g}: give the FID difference to resolve, a finite number > 0 such as 0.1")
     try:
-        select_cells(args.suite, only=args.only, overrides=args.set, shard=args.shard)  # ranges, before torch loads
+        cells = select_cells(args.suite, only=args.only, overrides=args.set, shard=args.shard)  # ranges, before torch loads
+        dinov2.check_cells(cell.spec for cell in cells)  # a named weights file exists, before torch loads
         return run(args)
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -26,7 +26,8 @@ import torch
 
 from bench.data.datasets import load_dataset, nominal_shape
 from bench.evaluation.evaluator import evaluator_key, weights_dir
-from bench.evaluation.features import FEATURES, extract, extraction_runtime, get_extractor, reference_cached
+from bench.evaluation.features import (FEATURES, SPATIAL_CHANNELS, extract, extraction_runtime, get_extractor,
+                                       reference_cached)
 from bench.evaluation.metrics import distribution_metrics, fid_and_stats
 from bench.guidance import method_needs
 from bench.infra.devices import DeviceError, check_device
@@ -41,6 +42,8 @@ from bench.spec.errors import BenchError
 from bench.spec.hashing import stable_hash
 from bench.stats.uncertainty import CellUncertainty
 from bench.suites.cells import Cell
+
+SPATIAL_DIM = SPATIAL_CHANNELS * 17 * 17  # sFID features: 7 channels of a 17 x 17 map
 
 STAGE_COLUMNS = ["reference_s", "train_s", "sampling_s", "features_s", "metrics_s"]
 
@@ -139,6 +142,9 @@ def scoring_seconds_now(spec) -> float:
     for kind in feature_kinds(spec)[1:]:
         sample, real = features(n, kind), features(int(n_ref), kind)
         uncertainty.frechet(f"fid_{kind}", fid_and_stats(sample, real)["fid"], sample, real)
+    if "inception" in feature_kinds(spec):  # sFID's spatial features
+        sample, real = (torch.rand(rows, SPATIAL_DIM, generator=generator) for rows in (n, int(n_ref)))
+        uncertainty.frechet("sfid", fid_and_stats(sample, real)["fid"], sample, real)
     return time.perf_counter() - start
 
 

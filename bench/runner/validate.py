@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bench.data.datasets import DATASETS, DatasetError, nominal_shape
+from bench.evaluation import dinov2
 from bench.evaluation.features import FEATURES, inception_weights_path
 from bench.evaluation.metrics import check_sample_count
 from bench.guidance import make_guidance, stub_context
@@ -42,6 +43,8 @@ def validate_cells(cells: Sequence[Cell]) -> None:
                       spec.guidance.space, **spec.guidance.kwargs())
         check_grid_range(spec, source.noise_range(spec.model))
         kind = FEATURES[spec.eval.features]
+        if spec.eval.features == "dinov2":
+            dinov2.check_named(spec.eval.dinov2_weights)
         if kind.full_rank:
             check_sample_count(spec.sample.num_samples, kind.feature_dim)
         check_sample_memory(spec.sample.num_samples, nominal_shape(spec.data))

@@ -182,6 +182,12 @@ class EvalSpec(Validated):
     # where native); opt-in, because its FID change against fp32 features (bench.perf --features) is
     # not small beside the bootstrap interval
     fast_features: bool = spec_field(False, FLAG, later=True)
+    # eval.features=dinov2: the official dinov2_vitl14_pretrain.pth (bench/evaluation/dinov2.py)
+    dinov2_weights: str = spec_field("", TEXT, later=True)
+    # reference statistics from a file (ADM/clean-fid npz, EDM2 pkl) instead of the reference split's features
+    reference_stats: str = spec_field("", TEXT, later=True)
+    # the published protocol a cell follows (bench/suites/protocols.py), recorded with its numbers
+    protocol: str = spec_field("", one_of("", "adm", "edm2"), later=True)
 
 
 @dataclass(frozen=True)

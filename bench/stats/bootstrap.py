@@ -25,6 +25,8 @@ Each replicate is computed exactly, not approximated:
          is constant under resampling of the samples);
   precision*, recall*   the k-NN manifold memberships of Kynkaanniemi et al. (2019), computed once
          per row and resampled (sample radii stay those of the full sample);
+  density*, coverage*   Naeem et al. (2020) from the same per-row view: a sample's count of reference
+         balls (k = 5) holding it, and which reference balls hold some sample;
   accuracy*             the mean of the resampled per-row correctness.
 """
 from __future__ import annotations
@@ -42,6 +44,7 @@ from bench.stats.memo import per_tensor
 
 SEED = 20260101
 PRC_NEIGHBORHOOD = 3
+DC_NEIGHBORHOOD = 5  # density and coverage's k (Naeem et al. 2020)
 CHUNK = 64  # draws per batched eigendecomposition in the d x d form
 OUTER_PRODUCT_ELEMENTS = 2 ** 26  # float64 elements (512 MiB) of the precomputed row outer products
 
@@ -161,7 +164,7 @@ def frechet_with_reference_resampled(feats: torch.Tensor, ref_feats: torch.Tenso
 
 
 def inception_score_replicates(logits: torch.Tensor, idx: torch.Tensor, seed: int) -> np.ndarray:
-    """IS (10 splits, as the point estimate) of each resample of the logits."""
+    """IS (10 splits, as the point estimate) of each resample of the logits (row indices or a boolean mask)."""
     return np.array([isc_features_to_metric(logits[rows], splits=10, shuffle=True, rng_seed=seed)["inception_score_mean"]
                      for rows in idx])
 
@@ -177,33 +180,53 @@ def _kth_neighbour_radii(x: torch.Tensor, k: int, rows_per_block: int = 1024) ->
 
 
 @per_tensor
-def _reference_radii(ref_feats: torch.Tensor) -> torch.Tensor:
-    """The reference rows' k-th neighbour radii, once per reference tensor (every cell shares them)."""
-    return _kth_neighbour_radii(ref_feats.float(), PRC_NEIGHBORHOOD)
+def _reference_radii(ref_feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference rows' k-th neighbour radii for precision/recall and for density/coverage, once per
+    reference tensor (every cell shares them)."""
+    return (_kth_neighbour_radii(ref_feats.float(), PRC_NEIGHBORHOOD),
+            _kth_neighbour_radii(ref_feats.float(), DC_NEIGHBORHOOD))
 
 
 @dataclass(frozen=True)
 class ManifoldMemberships:
     """Per-row k-NN manifold memberships: `inside` (sample inside the reference manifold; its mean is
-    precision) and `covers` (sample ball contains reference point; recall is the fraction of
-    reference points covered by some sample)."""
+    precision), `covers` (sample ball contains reference point; recall is the fraction of reference
+    points covered by some sample), `balls` (how many k = 5 reference balls hold the sample, over k;
+    its mean is density) and `in_ball` (sample inside a reference point's k = 5 ball; coverage is
+    the fraction of reference points with some sample inside). Precision/recall use <= as
+    torch-fidelity, density/coverage < as prdc."""
     inside: torch.Tensor
     covers: torch.Tensor
+    balls: torch.Tensor
+    in_ball: torch.Tensor
 
     @classmethod
-    def of(cls, feats: torch.Tensor, ref_feats: torch.Tensor, k: int = PRC_NEIGHBORHOOD) -> "ManifoldMemberships":
-        ref_radii = _reference_radii(ref_feats) if k == PRC_NEIGHBORHOOD else _kth_neighbour_radii(ref_feats.float(), k)
+    def of(cls, feats: torch.Tensor, ref_feats: torch.Tensor) -> "ManifoldMemberships":
+        ref_radii, ref_dc_radii = _reference_radii(ref_feats)
         feats, ref_feats = feats.float(), ref_feats.float()
-        radii = _kth_neighbour_radii(feats, k)
+        radii = _kth_neighbour_radii(feats, PRC_NEIGHBORHOOD)
         dist = torch.cdist(feats, ref_feats)
-        return cls(inside=(dist <= ref_radii[None, :]).any(1), covers=dist <= radii[:, None])
+        in_ball = dist < ref_dc_radii[None, :]
+        return cls(inside=(dist <= ref_radii[None, :]).any(1), covers=dist <= radii[:, None],
+                   balls=in_ball.sum(1).double() / DC_NEIGHBORHOOD, in_ball=in_ball)
 
     def precision(self, counts: torch.Tensor) -> np.ndarray:
         return mean_replicates(self.inside, counts)
 
     def recall(self, counts: torch.Tensor) -> np.ndarray:
-        covered = (counts > 0).double() @ self.covers.double()
-        return (covered > 0).double().mean(1).numpy()
+        return _fraction_reached(self.covers, counts)
+
+    def density(self, counts: torch.Tensor) -> np.ndarray:
+        return mean_replicates(self.balls, counts)
+
+    def coverage(self, counts: torch.Tensor) -> np.ndarray:
+        return _fraction_reached(self.in_ball, counts)
+
+
+def _fraction_reached(reaches: torch.Tensor, counts: torch.Tensor) -> np.ndarray:
+    """Per row of counts: the fraction of reference points reached (reaches[j, i]) by some kept sample j."""
+    reached = (counts > 0).double() @ reaches.double()
+    return (reached > 0).double().mean(1).numpy()
 
 
 class KernelReplicates:

@@ -1,10 +1,19 @@
-"""The uncertainty of one cell's metrics: bootstrap replicates and basic 95% intervals of every
-metric (bench/stats/bootstrap.py), and FID / IS extrapolated to infinite N (bench/stats/extrapolate.py).
+"""The uncertainty of one cell's metrics. Every interval targets the quantity printed beside it:
 
-`CellUncertainty` is filled metric by metric beside the point estimates in scoring.py; it yields
-the columns `<metric>_lo` / `<metric>_hi` (and `<fid>_inf`, `<fid>_inf_se`, `<fid>_inf_points`)
-for metrics.json, and the replicates, which are stored per cell (`bootstrap.npz`) so that paired
-differences between cells are computed later without the features (bench/stats/paired.py).
+  <metric>_lo/_hi   an interval for the metric at this N. For the metrics biased in N (every Frechet
+                    distance, IS, recall, coverage) the delete-a-group jackknife's (bench/stats/jackknife.py),
+                    centred on the value; for means (precision, density, class accuracy) and the unbiased
+                    KID the basic bootstrap's (bench/stats/intervals.py). With eval.bootstrap_reference the
+                    reference set's own jackknife variance is added (it is then random too).
+  <fid>_inf, <fid>_inf_lo/_hi   the distance between the distributions (N -> inf): the bootstrap's
+                    bias-corrected estimate 2 t - mean(t*) and its basic interval, which covers it where the
+                    sample covariance has full rank (N > d); below that the bootstrap's bias is not the
+                    estimator's and both are NaN (`<fid>_inf_note` says why).
+  <fid>_cf_inf, is_cf_inf   Chong & Forsyth's extrapolation (bench/stats/extrapolate.py), a second estimate.
+
+The bootstrap replicates are stored per cell (`bootstrap.npz`) so that paired differences between cells
+are computed later without the features (bench/stats/paired.py); `interval_method` names the scheme.
+tests/stats/test_coverage.py measures each interval's coverage on Gaussians.
 """
 from __future__ import annotations
 
@@ -19,7 +28,12 @@ from bench.stats.bootstrap import (SEED, FrechetReplicates, KernelReplicates, Ma
                                    row_counts)
 from bench.stats.extrapolate import extrapolate, inception_score_of_counts
 from bench.stats.intervals import LEVEL, interval
+from bench.stats.jackknife import GROUPS, jackknife_interval, jackknife_se, leave_out_counts
 
+INTERVAL_METHOD = f"jackknife-{GROUPS} at N (Frechet, IS, recall, coverage); basic bootstrap (means, KID, N -> inf)"
+
+FRECHET_SUFFIXES = ("_lo", "_hi", "_se", "_dim", "_inf", "_inf_lo", "_inf_hi", "_inf_note", "_cf_inf", "_cf_inf_se",
+                    "_cf_inf_slope", "_cf_inf_points")  # the columns `frechet` writes beside a distance
 UNIT = (0.0, 1.0)
 NONNEGATIVE = (0.0, np.inf)
 
@@ -44,29 +58,62 @@ class CellUncertainty:
         self.idx = draw_indices(n, draws, seed)
         self.counts = row_counts(self.idx, n)
         self.replicates: dict[str, np.ndarray] = {}
+        self.leave_out = leave_out_counts(n)
+        self.replicates: dict[str, np.ndarray] = {}
         self.columns: dict[str, object] = {"bootstrap_draws": draws, "bootstrap_seed": seed, "interval_level": LEVEL,
-                                           "bootstrap_reference": resample_reference}
+                                           "bootstrap_reference": resample_reference, "jackknife_groups": GROUPS,
+                                           "interval_method": INTERVAL_METHOD}
 
     def record(self, name: str, point: float, replicates: np.ndarray, bounds: tuple[float, float]) -> None:
+        """Bootstrap replicates and the basic interval (metrics unbiased in N)."""
         self.replicates[name] = replicates.astype(np.float64)
         self.columns[f"{name}_lo"], self.columns[f"{name}_hi"] = interval(point, replicates, LEVEL, bounds)
 
+    def record_at_n(self, name: str, point: float, replicates: np.ndarray, leave_out: np.ndarray,
+                    bounds: tuple[float, float], extra_variance: float = 0.0) -> None:
+        """Bootstrap replicates (for paired differences) and the jackknife interval at N (biased metrics)."""
+        self.replicates[name] = replicates.astype(np.float64)
+        lo, hi, se = jackknife_interval(point, leave_out, LEVEL, bounds, extra_variance)
+        self.columns.update({f"{name}_lo": lo, f"{name}_hi": hi, f"{name}_se": se})
+
     @_timed
     def frechet(self, name: str, point: float, feats: torch.Tensor, ref_feats: torch.Tensor) -> None:
-        """Interval and N-extrapolation of a Frechet distance (`name` is its column: fid, fid_inception, ...)."""
+        """Intervals at N and at N -> inf of a Frechet distance (`name` is its column: fid, fid_inception, ...)."""
         replicates = FrechetReplicates(feats, ref_feats)
+        extra = 0.0
         if self.resample_reference:
             ref_idx = draw_indices(len(ref_feats), self.draws, self.seed + 1)
             draws = frechet_with_reference_resampled(feats, ref_feats, self.idx, ref_idx)
+            extra = jackknife_se(FrechetReplicates(ref_feats, feats)(leave_out_counts(len(ref_feats)))) ** 2
         else:
             draws = replicates(self.counts)
-        self.record(name, point, draws, NONNEGATIVE)
-        self.columns.update(extrapolate(replicates, self.n, name))
+        self.record_at_n(name, point, draws, replicates(self.leave_out), NONNEGATIVE, extra)
+        dim = feats.shape[1]
+        self.columns[f"{name}_dim"] = dim
+        if self.n > dim:
+            lo, hi = interval(point, draws, LEVEL, NONNEGATIVE)
+            self.columns.update({f"{name}_inf": max(2 * point - float(np.mean(draws)), 0.0),
+                                 f"{name}_inf_lo": lo, f"{name}_inf_hi": hi})
+        else:
+            self.columns.update({f"{name}_inf": float("nan"), f"{name}_inf_lo": float("nan"),
+                                 f"{name}_inf_hi": float("nan"),
+                                 f"{name}_inf_note": f"not estimable: N = {self.n} <= d = {dim}, the sample "
+                                                     "covariance is rank-deficient and the bootstrap's bias is not FID's"})
+        self.columns.update(extrapolate(replicates, self.n, f"{name}_cf"))
+
+    def alias(self, name: str, other: str) -> None:
+        """The columns and replicates of `name` under the name `other` as well."""
+        self.replicates[other] = self.replicates[name]
+        for suffix in FRECHET_SUFFIXES:
+            if name + suffix in self.columns:
+                self.columns[other + suffix] = self.columns[name + suffix]
 
     @_timed
     def inception_score(self, point: float, logits: torch.Tensor) -> None:
-        self.record("is_mean", point, inception_score_replicates(logits, self.idx, self.seed), (1.0, np.inf))
-        self.columns.update(extrapolate(inception_score_of_counts(logits), self.n, "is"))
+        leave_out = inception_score_replicates(logits, [c.bool() for c in self.leave_out], self.seed)
+        self.record_at_n("is_mean", point, inception_score_replicates(logits, self.idx, self.seed), leave_out,
+                         (1.0, np.inf))
+        self.columns.update(extrapolate(inception_score_of_counts(logits), self.n, "is_cf"))
 
     @_timed
     def mean(self, name: str, point: float, per_row: torch.Tensor) -> None:
@@ -76,7 +123,11 @@ class CellUncertainty:
     def manifold(self, points: dict, feats: torch.Tensor, ref_feats: torch.Tensor) -> None:
         memberships = ManifoldMemberships.of(feats, ref_feats)
         self.record("precision", points["precision"], memberships.precision(self.counts), UNIT)
-        self.record("recall", points["recall"], memberships.recall(self.counts), UNIT)
+        self.record_at_n("recall", points["recall"], memberships.recall(self.counts),
+                         memberships.recall(self.leave_out), UNIT)
+        self.record("density", points["density"], memberships.density(self.counts), NONNEGATIVE)
+        self.record_at_n("coverage", points["coverage"], memberships.coverage(self.counts),
+                         memberships.coverage(self.leave_out), UNIT)
 
     @_timed
     def kernel(self, point: float, feats: torch.Tensor, ref_feats: torch.Tensor) -> None:

@@ -116,8 +116,10 @@ def test_cell_uncertainty_columns_bracket_their_points():
     cell.frechet("fid", point, x, y)
     cell.mean("class_accuracy", 0.5, torch.arange(200) % 2 == 0)
     cols = cell.columns
-    assert 0 <= cols["fid_lo"] < cols["fid_hi"] and cols["fid_lo"] < point
-    assert np.isfinite(cols["fid_inf"]) and len(cols["fid_inf_points"]) == len(subset_sizes(200))
+    assert cols["fid_dim"] == 8 and cols["jackknife_groups"] == 20
+    assert 0 <= cols["fid_lo"] < point < cols["fid_hi"]  # the jackknife interval at N contains its value
+    assert cols["fid_inf_lo"] <= cols["fid_inf"] <= cols["fid_inf_hi"] and cols["fid_inf"] < point
+    assert np.isfinite(cols["fid_cf_inf"]) and len(cols["fid_cf_inf_points"]) == len(subset_sizes(200))
     assert 0 <= cols["class_accuracy_lo"] < 0.5 < cols["class_accuracy_hi"] <= 1
     assert set(cell.replicates) == {"fid", "class_accuracy"} and len(cell.replicates["fid"]) == 60
 
@@ -197,3 +199,29 @@ def test_reference_statistics_are_computed_once_per_reference_tensor():
     key = id(y)
     del y
     assert key not in reference_moments.cache  # freed with its tensor: a new tensor cannot inherit it
+
+
+def test_fid_at_infinity_is_not_estimated_below_full_rank():
+    torch.manual_seed(6)
+    x, y = torch.randn(60, 80) + 0.2, torch.randn(500, 80)
+    cell = CellUncertainty(60, draws=50)
+    point = fid_and_stats(x, y)["fid"]
+    cell.frechet("fid", point, x, y)
+    cols = cell.columns
+    assert cols["fid_lo"] <= point <= cols["fid_hi"]
+    assert np.isnan(cols["fid_inf"]) and np.isnan(cols["fid_inf_lo"]) and "N = 60 <= d = 80" in cols["fid_inf_note"]
+
+
+def test_density_and_coverage_replicates_at_full_counts_are_prdc():
+    """The per-row memberships behind the intervals give prdc's own density and coverage on the full sample."""
+    from bench.evaluation.metrics import density_coverage
+    torch.manual_seed(7)
+    x, y = torch.randn(300, 5) + 0.3, torch.randn(400, 5)
+    memberships = ManifoldMemberships.of(x, y)
+    full = torch.ones(1, 300, dtype=torch.float64)
+    points = density_coverage(x, y)
+    assert memberships.density(full)[0] == pytest.approx(points["density"], abs=1e-12)
+    assert memberships.coverage(full)[0] == pytest.approx(points["coverage"], abs=1e-12)
+    direct_coverage = np.mean([(torch.cdist(y[i:i + 1], x).min() < torch.cdist(y[i:i + 1], y).kthvalue(6).values).item()
+                               for i in range(len(y))])
+    assert points["coverage"] == pytest.approx(direct_coverage)
