@@ -60,6 +60,13 @@ def fid_and_stats(feats: torch.Tensor, ref_feats: torch.Tensor) -> dict[str, flo
     return {"fid": fid, "fid_cleanfid": fid_clean}
 
 
+def fid_against_moments(feats: torch.Tensor, mu: np.ndarray, sigma: np.ndarray) -> dict[str, float]:
+    """FID by torch-fidelity and by clean-fid against reference statistics alone (a statistics file)."""
+    stats = fid_features_to_statistics(feats.double())
+    fid = fid_statistics_to_metric(stats, {"mu": mu, "sigma": sigma}, verbose=False)["frechet_inception_distance"]
+    return {"fid": fid, "fid_cleanfid": float(frechet_distance(stats["mu"], stats["sigma"], mu, sigma))}
+
+
 def kid(feats: torch.Tensor, ref_feats: torch.Tensor) -> dict[str, float]:
     """KID by torch-fidelity and clean-fid; the subset size is min(1000, N, N_ref) and recorded."""
     subset = min(KID_SUBSET_MAX, len(feats), len(ref_feats))

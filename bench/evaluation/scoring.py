@@ -29,7 +29,9 @@ from bench.data.datasets import nominal_shape
 from bench.evaluation.evaluator import EvaluatorMissing
 from bench.evaluation.features import (FEATURES, Extractor, extract, extraction_runtime, get_extractor, reference_features,
                                        reference_path, runtime_used)
-from bench.evaluation.metrics import class_consistency, distribution_metrics, fid_and_stats, inception_score
+from bench.evaluation import reference_stats
+from bench.evaluation.metrics import (class_consistency, distribution_metrics, fid_against_moments, fid_and_stats,
+                                      inception_score)
 from bench.infra.stages import Stopwatch, features_key
 from bench.spec.sections import RunSpec
 from bench.stats.uncertainty import CellUncertainty
@@ -139,7 +141,8 @@ def prepare_references(spec: RunSpec, extractors: CellExtractors, cache: Path, d
     cell rather than inside it."""
     watch = watch or Stopwatch(device)
     split = spec.eval.reference_split
-    for extractor in {e for e in (extractors.main, extractors.evaluator, extractors.inception) if e is not None}:
+    main = () if spec.eval.reference_stats else (extractors.main,)  # its statistics come from the file
+    for extractor in {e for e in (*main, extractors.evaluator, extractors.inception) if e is not None}:
         cached = reference_path(spec.data, split, extractor, cache).exists()
         start = time.perf_counter()
         feats = reference_features(spec.data, split, extractor, cache, device)
@@ -155,18 +158,25 @@ def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, t
     interval (and the Frechet distances at N -> inf); also returns the bootstrap replicates."""
     main, evaluator = extractors.main, extractors.evaluator
     split = spec.eval.reference_split
-    ref = reference_features(spec.data, split, main, cache, device)
     uncertainty = CellUncertainty(len(labels), spec.eval.bootstrap, spec.eval.bootstrap_reference)
     full_rank = FEATURES[main.kind].full_rank
-    sample, real = feats[main.fid_layer], ref[main.fid_layer]
-    metrics = {**distribution_metrics(sample, real, full_rank), "extractor": main.name,
-               "extractor_sha256": main.sha256, "extractor_preprocessing": main.preprocessing, "reference_split": split}
-    uncertainty.frechet("fid", metrics["fid"], sample, real)
+    sample = feats[main.fid_layer]
+    metrics = {"extractor": main.name, "extractor_sha256": main.sha256, "extractor_preprocessing": main.preprocessing,
+               "reference_split": split, "protocol": spec.eval.protocol}
+    if spec.eval.reference_stats:
+        moments = reference_stats.for_extractor(spec.eval.reference_stats, main.kind, sample.shape[1])
+        metrics.update(fid_against_moments(sample, *moments), num_samples=len(sample),
+                       reference_stats=spec.eval.reference_stats, reference_stats_note=reference_stats.WITHOUT_FEATURES)
+        uncertainty.frechet("fid", metrics["fid"], sample, ref_moments=moments)
+    else:
+        real = reference_features(spec.data, split, main, cache, device)[main.fid_layer]
+        metrics.update(distribution_metrics(sample, real, full_rank))
+        uncertainty.frechet("fid", metrics["fid"], sample, real)
+        uncertainty.kernel(metrics["kid_mean"], sample, real)
+        uncertainty.manifold(metrics, sample, real)
     if main.kind == "dinov2":  # FD_DINOv2 under its own name too, as EDM2 reports it
         metrics.update(fd_dinov2=metrics["fid"], dinov2_extractor=main.name)
         uncertainty.alias("fid", "fd_dinov2")
-    uncertainty.kernel(metrics["kid_mean"], sample, real)
-    uncertainty.manifold(metrics, sample, real)
     logits = feats[main.isc_layer] if main.isc_layer is not None else feats.get(EVALUATOR_LOGITS)
     if logits is not None:
         metrics.update(inception_score(logits), is_extractor=(main if main.isc_layer is not None else evaluator).name)
@@ -186,8 +196,13 @@ def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, t
         metrics.update(fid_inception=fids["fid"], fid_inception_cleanfid=fids["fid_cleanfid"],
                        inception_extractor=inception.name, inception_preprocessing=inception.preprocessing)
         uncertainty.frechet("fid_inception", fids["fid"], feats[INCEPTION_FEATURES], inception_ref)
-    spatial = _spatial_features(spec, extractors, feats, cache, device)
-    if spatial is not None:
+    spatial_stats = (reference_stats.read(spec.eval.reference_stats).get("sfid")
+                     if spec.eval.reference_stats and main.spatial_layer is not None else None)
+    if spatial_stats is not None:  # ADM's reference batch carries sFID's statistics
+        sample_spatial = feats[main.spatial_layer]
+        metrics["sfid"] = fid_against_moments(sample_spatial, *spatial_stats)["fid"]
+        uncertainty.frechet("sfid", metrics["sfid"], sample_spatial, ref_moments=spatial_stats)
+    elif (spatial := _spatial_features(spec, extractors, feats, cache, device)) is not None:
         sample_spatial, ref_spatial = spatial
         metrics["sfid"] = fid_and_stats(sample_spatial, ref_spatial)["fid"]
         uncertainty.frechet("sfid", metrics["sfid"], sample_spatial, ref_spatial)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bench.data.datasets import DATASETS, DatasetError, nominal_shape
-from bench.evaluation import dinov2
+from bench.evaluation import dinov2, reference_stats
 from bench.evaluation.features import FEATURES, inception_weights_path
 from bench.evaluation.metrics import check_sample_count
 from bench.guidance import make_guidance, stub_context
@@ -45,6 +45,8 @@ def validate_cells(cells: Sequence[Cell]) -> None:
         kind = FEATURES[spec.eval.features]
         if spec.eval.features == "dinov2":
             dinov2.check_named(spec.eval.dinov2_weights)
+        if spec.eval.reference_stats:
+            reference_stats.for_extractor(spec.eval.reference_stats, spec.eval.features, kind.feature_dim)
         if kind.full_rank:
             check_sample_count(spec.sample.num_samples, kind.feature_dim)
         check_sample_memory(spec.sample.num_samples, nominal_shape(spec.data))

@@ -91,9 +91,15 @@ class FrechetReplicates:
     reference statistics are computed once; the draws' eigenvalue problems run in parallel.
     """
 
-    def __init__(self, feats: torch.Tensor, ref_feats: torch.Tensor):
+    def __init__(self, feats: torch.Tensor, ref_feats: torch.Tensor | None = None,
+                 ref_moments: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """Against a reference's features, or its (mu, sigma) alone (a statistics file)."""
         self.x = feats.double()
-        self.mu_r, self.s_r, self.trace_r = reference_moments(ref_feats)
+        if ref_moments is not None:
+            mu_r, s_r = (torch.as_tensor(m, dtype=torch.float64) for m in ref_moments)
+            self.mu_r, self.s_r, self.trace_r = mu_r, s_r, float(torch.trace(s_r))
+        else:
+            self.mu_r, self.s_r, self.trace_r = reference_moments(ref_feats)
         self.gram_form = len(self.x) < self.x.shape[1]
         self.gram = self.x @ self.s_r @ self.x.T if self.gram_form else None
         self.gram_np: np.ndarray | None = None

@@ -77,11 +77,13 @@ class CellUncertainty:
         self.columns.update({f"{name}_lo": lo, f"{name}_hi": hi, f"{name}_se": se})
 
     @_timed
-    def frechet(self, name: str, point: float, feats: torch.Tensor, ref_feats: torch.Tensor) -> None:
-        """Intervals at N and at N -> inf of a Frechet distance (`name` is its column: fid, fid_inception, ...)."""
-        replicates = FrechetReplicates(feats, ref_feats)
+    def frechet(self, name: str, point: float, feats: torch.Tensor, ref_feats: torch.Tensor | None = None,
+                ref_moments: tuple | None = None) -> None:
+        """Intervals at N and at N -> inf of a Frechet distance (`name` is its column: fid, fid_inception, ...),
+        against the reference's features or its (mu, sigma) from a statistics file (then held fixed)."""
+        replicates = FrechetReplicates(feats, ref_feats, ref_moments)
         extra = 0.0
-        if self.resample_reference:
+        if self.resample_reference and ref_feats is not None:
             ref_idx = draw_indices(len(ref_feats), self.draws, self.seed + 1)
             draws = frechet_with_reference_resampled(feats, ref_feats, self.idx, ref_idx)
             extra = jackknife_se(FrechetReplicates(ref_feats, feats)(leave_out_counts(len(ref_feats)))) ** 2
