@@ -34,4 +34,8 @@ def method_ranking(main: pd.DataFrame) -> pd.DataFrame:
                 rows[label][f"FID @ {name}={t:.4g}"] = value
     out = pd.DataFrame(list(rows.values()))
     key = [c for c in out.columns if c.startswith("FID @ IS=")][1:2] or ["best FID"]
-    return out.sort_values(key + ["best FID"], na_position="last").reset_index(drop=True)
+    out = out.sort_values(key + ["best FID"], na_position="last").reset_index(drop=True)
+    empty = [c for c in out.columns if c.startswith("FID @ ") and out[c].isna().all()]
+    out = out.drop(columns=empty)
+    out.attrs["left_out"] = empty  # levels no method's curve reaches (the report says so)
+    return out

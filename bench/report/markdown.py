@@ -84,6 +84,11 @@ def _extrapolated_table(main: pd.DataFrame) -> pd.DataFrame:
                                             if cf is not None else "")
     return out.sort_values(["p_uncond", "w"])
 
+def _left_out(ranking: pd.DataFrame) -> str:
+    left_out = ranking.attrs.get("left_out", [])
+    return (f" Left out: {', '.join(f'`{c}`' for c in left_out)}, a level no method's curve reaches (every value "
+            "would be empty)." if left_out else "")
+
 def _other_metrics_table(main: pd.DataFrame) -> pd.DataFrame:
     """sFID, FD_DINOv2 and the k-NN metrics of the CFG cells, each at N with its interval, where scored."""
     cfg = paper_rows(main)
@@ -157,6 +162,7 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
         lines += _claim_lines(paper_claims(table, "fid_inception"))
     lines += ["", f"## CFG: FID and IS by w and p_uncond (T = {steps}, seeds from {seed})", "",
               _markdown(_cfg_table(main)), ""]
+    ranking = method_ranking(main)
     sections = [
         ("Paired differences from unguided sampling", "Each guided cell minus the strength-0 cell of the same method, "
          "p_uncond and seeds, with the paired 95% bootstrap interval (the noise the two cells share cancels).",
@@ -174,7 +180,8 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
          "on the samples minus the independent evaluator's.", clf),
         ("Methods ranked", "FID each method reaches at matched IS and at matched class accuracy (the 25/50/75% "
          "quantiles of the CFG curve's values; read along the method's lower envelope, empty where its curve does not "
-         "reach), sorted by FID at the middle IS; cost is the median over the method's cells.", method_ranking(main)),
+         "reach), sorted by FID at the middle IS; cost is the median over the method's cells." + _left_out(ranking),
+         ranking),
         ("Paired differences from CFG", "Each method minus CFG on the same samples' seeds: at each strength value "
          "both were run at, and best against best (each method's lowest FID, highest IS, highest accuracy: the "
          "strengths of the two cells are named; the best picks are made on these samples, so they favour the "

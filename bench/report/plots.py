@@ -42,7 +42,7 @@ def _has_interval(data: pd.DataFrame, metric: str) -> bool:
     return f"{metric}_lo" in data and data[f"{metric}_lo"].notna().all()
 
 def _line_with_band(ax: plt.Axes, data: pd.DataFrame, x: str, metric: str, **style) -> None:
-    """`metric` against `x`, with its 95% bootstrap interval as a band where the cells have one."""
+    """`metric` against `x`, with its 95% interval at N as a band where the cells have one."""
     data = data.sort_values(x)
     line, = ax.plot(data[x], data[metric], **style)
     if _has_interval(data, metric):
@@ -80,7 +80,7 @@ def fig_quality_vs_strength(table: pd.DataFrame, path: Path) -> None:
         axes[row, 1].set(xlabel="the method's strength (its parameter in the legend)", ylabel=name)
         if len(others):
             axes[row, 1].legend(fontsize=6)
-    fig.suptitle(f"sample quality vs guidance strength (T = {steps}); bands: 95% bootstrap intervals")
+    fig.suptitle(f"sample quality vs guidance strength (T = {steps}); bands: 95% intervals at N")
     save_figure(fig, path)
 
 def fig_frontier(table: pd.DataFrame, path: Path) -> None:
@@ -93,7 +93,7 @@ def fig_frontier(table: pd.DataFrame, path: Path) -> None:
         for _, r in group.iloc[[0, -1]].iterrows():
             ax.annotate(f"{r.strength_param}={r.strength:g}", (r.is_mean, r.fid), fontsize=6, alpha=0.7)
     ax.set(xlabel="IS (evaluator logits)", ylabel="FID (evaluator features)",
-           title=f"FID–IS frontier (T = {steps}); bars: 95% bootstrap intervals")
+           title=f"FID–IS frontier (T = {steps}); bars: 95% intervals at N")
     ax.legend(fontsize=6)
     save_figure(fig, path)
 
@@ -112,7 +112,10 @@ def fig_paired_differences(table: pd.DataFrame, path: Path) -> None:
             ax.errorbar(group.w, group.difference, yerr=np.vstack([group.difference - group.lo, group.hi - group.difference]),
                         marker="o", capsize=2, label=f"{method}, p_uncond={p:g}")
         ax.axhline(0, c="grey", ls=":")
+        strengths = sorted(d.w.unique())
         ax.set(xscale="symlog", xlabel="strength", ylabel=f"{metric}(strength) − {metric}(0)")
+        ax.set_xticks(strengths, [f"{w:g}" for w in strengths], fontsize=6, rotation=60)
+        ax.minorticks_off()
         ax.legend(fontsize=7)
     fig.suptitle(f"paired differences from unguided sampling (T = {steps}), 95% paired bootstrap intervals")
     save_figure(fig, path)
@@ -127,16 +130,19 @@ def fig_throughput(table: pd.DataFrame, path: Path) -> None:
     axes[1].axvline(1, c="grey", ls=":")
     save_figure(fig, path)
 
-def fig_sample_grids(table: pd.DataFrame, path: Path, ws=(0.0, 0.3, 1.0, 4.0)) -> None:
-    """The paper's qualitative figure: the same seeds at increasing w."""
+PANELS = 4
+
+
+def fig_sample_grids(table: pd.DataFrame, path: Path) -> None:
+    """The paper's qualitative figure: the same seeds at increasing w, at the strengths the suite has: its
+    smallest and largest w and, between them, those nearest to evenly spaced ranks."""
     main, _, _ = main_sweep(table)
     cfg = paper_rows(main)
     if cfg.empty:
         return
-    cfg = cfg[cfg.p_uncond == (0.2 if 0.2 in set(cfg.p_uncond) else cfg.p_uncond.iloc[0])]
-    chosen = [cfg[np.isclose(cfg.w, w)].iloc[0] for w in ws if np.isclose(cfg.w, w).any()]
-    if not chosen:
-        chosen = [cfg.sort_values("w").iloc[i] for i in range(min(4, len(cfg)))]
+    cfg = cfg[cfg.p_uncond == (0.2 if 0.2 in set(cfg.p_uncond) else cfg.p_uncond.iloc[0])].sort_values("w")
+    ranks = sorted({int(round(r)) for r in np.linspace(0, len(cfg) - 1, min(PANELS, len(cfg)))})
+    chosen = [cfg.iloc[r] for r in ranks]
     fig, axes = plt.subplots(1, len(chosen), figsize=(3.2 * len(chosen), 3.4))
     for ax, row in zip(np.atleast_1d(axes), chosen):
         try:
