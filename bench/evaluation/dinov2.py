@@ -46,9 +46,12 @@ def how_to_get() -> str:
 
 
 def check_cells(specs) -> None:
-    """Every spec that extracts DINOv2 features names a file that exists (run before torch is imported)."""
+    """Every spec that extracts DINOv2 features (as its main features, or FD_DINOv2 beside them) names a
+    file that exists (run before torch is imported)."""
     for spec in specs:
-        if spec.eval.features == "dinov2":
+        if spec.eval.protocol == "edm2" and not spec.eval.dinov2_weights:
+            raise DinoV2WeightsError(f"the edm2 protocol reports FD_DINOv2 beside FID: {how_to_get()}")
+        if spec.eval.features == "dinov2" or spec.eval.dinov2_weights:
             check_named(spec.eval.dinov2_weights)
 
 

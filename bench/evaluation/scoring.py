@@ -38,6 +38,7 @@ from bench.stats.uncertainty import CellUncertainty
 
 EVALUATOR_FEATURES, EVALUATOR_LOGITS = "evaluator_features", "evaluator_logits"
 INCEPTION_FEATURES, INCEPTION_SPATIAL = "inception_features", "inception_spatial"
+DINOV2_FEATURES = "dinov2_features"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class CellExtractors:
     main: Extractor
     evaluator: Extractor | None
     inception: Extractor | None = None  # the second FID of eval.inception_fid
+    dinov2: Extractor | None = None  # FD_DINOv2 beside the main metrics (eval.dinov2_weights)
 
     @property
     def separate_evaluator(self) -> bool:
@@ -62,8 +64,10 @@ def cell_extractors(spec: RunSpec, inception_weights: str | None = None) -> Cell
         evaluator = None
     inception = get_extractor("inception", spec.data, inception_weights) if spec.eval.inception_fid else None
     inception = None if inception == main else inception
+    beside = spec.eval.dinov2_weights and spec.eval.features != "dinov2"
+    dino = get_extractor("dinov2", spec.data, spec.eval.dinov2_weights) if beside else None
     fast = spec.eval.fast_features
-    return CellExtractors(*(replace(e, fast=fast) if e is not None else None for e in (main, evaluator, inception)))
+    return CellExtractors(*(replace(e, fast=fast) if e is not None else None for e in (main, evaluator, inception, dino)))
 
 
 class FeatureStream:
@@ -84,6 +88,8 @@ class FeatureStream:
             used["evaluator"] = self.extractors.evaluator
         if self.extractors.inception is not None:
             used["inception"] = self.extractors.inception
+        if self.extractors.dinov2 is not None:
+            used["dinov2"] = self.extractors.dinov2
         return used
 
     def add(self, images: torch.Tensor) -> None:
@@ -114,12 +120,15 @@ class FeatureStream:
             feats[INCEPTION_FEATURES] = joined["inception"][inception.fid_layer]
             if inception.spatial_layer is not None:
                 feats[INCEPTION_SPATIAL] = joined["inception"][inception.spatial_layer]
+        if "dinov2" in joined:
+            feats[DINOV2_FEATURES] = joined["dinov2"][self.extractors.dinov2.fid_layer]
         return feats
 
     def runtimes(self) -> dict[str, str]:
         """Which runtime computed each extractor's features (bench/evaluation/runtime_choice.py): the
         cell's `extractor_runtime`, `domain_runtime`, `inception_runtime` columns."""
-        columns = {"main": "extractor_runtime", "evaluator": "domain_runtime", "inception": "inception_runtime"}
+        columns = {"main": "extractor_runtime", "evaluator": "domain_runtime", "inception": "inception_runtime",
+                   "dinov2": "dinov2_runtime"}
         return {columns[role]: extraction_runtime(e, self.batches[0], self.device).name
                 for role, e in self._extractors().items()}
 
@@ -141,8 +150,10 @@ def prepare_references(spec: RunSpec, extractors: CellExtractors, cache: Path, d
     cell rather than inside it."""
     watch = watch or Stopwatch(device)
     split = spec.eval.reference_split
-    main = () if spec.eval.reference_stats else (extractors.main,)  # its statistics come from the file
-    for extractor in {e for e in (*main, extractors.evaluator, extractors.inception) if e is not None}:
+    from_file = reference_stats.read(spec.eval.reference_stats) if spec.eval.reference_stats else {}
+    main = () if from_file else (extractors.main,)  # their statistics come from the file
+    dino = () if "fd_dinov2" in from_file else (extractors.dinov2,)
+    for extractor in {e for e in (*main, extractors.evaluator, extractors.inception, *dino) if e is not None}:
         cached = reference_path(spec.data, split, extractor, cache).exists()
         start = time.perf_counter()
         feats = reference_features(spec.data, split, extractor, cache, device)
@@ -196,6 +207,8 @@ def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, t
         metrics.update(fid_inception=fids["fid"], fid_inception_cleanfid=fids["fid_cleanfid"],
                        inception_extractor=inception.name, inception_preprocessing=inception.preprocessing)
         uncertainty.frechet("fid_inception", fids["fid"], feats[INCEPTION_FEATURES], inception_ref)
+    if extractors.dinov2 is not None:
+        _fd_dinov2_beside(spec, extractors.dinov2, feats[DINOV2_FEATURES], metrics, uncertainty, cache, device)
     spatial_stats = (reference_stats.read(spec.eval.reference_stats).get("sfid")
                      if spec.eval.reference_stats and main.spatial_layer is not None else None)
     if spatial_stats is not None:  # ADM's reference batch carries sFID's statistics
@@ -207,6 +220,21 @@ def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, t
         metrics["sfid"] = fid_and_stats(sample_spatial, ref_spatial)["fid"]
         uncertainty.frechet("sfid", metrics["sfid"], sample_spatial, ref_spatial)
     return {**metrics, **uncertainty.columns}, uncertainty.replicates
+
+
+def _fd_dinov2_beside(spec: RunSpec, extractor: Extractor, sample: torch.Tensor, metrics: dict,
+                      uncertainty: CellUncertainty, cache: Path, device: str) -> None:
+    """FD_DINOv2 of the samples, against the statistics file's `fd_dinov2` block where it has one, else
+    against the reference split's DINOv2 features."""
+    stats = reference_stats.read(spec.eval.reference_stats).get("fd_dinov2") if spec.eval.reference_stats else None
+    if stats is not None:
+        metrics["fd_dinov2"] = fid_against_moments(sample, *stats)["fid"]
+        uncertainty.frechet("fd_dinov2", metrics["fd_dinov2"], sample, ref_moments=stats)
+    else:
+        real = reference_features(spec.data, spec.eval.reference_split, extractor, cache, device)[extractor.fid_layer]
+        metrics["fd_dinov2"] = fid_and_stats(sample, real)["fid"]
+        uncertainty.frechet("fd_dinov2", metrics["fd_dinov2"], sample, real)
+    metrics["dinov2_extractor"] = extractor.name
 
 
 def _spatial_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, torch.Tensor], cache: Path,

@@ -16,6 +16,7 @@ from bench.infra.stages import LEDGER, breakdown, by_stage, read_ledger
 from bench.infra.store import atomic_write_bytes, notes_section
 from bench.report.table import throughput_table
 from bench.stats.paired import differences_from_method, differences_from_unguided
+from bench.suites.protocols import PROTOCOLS
 
 
 def _markdown(df: pd.DataFrame) -> str:
@@ -83,6 +84,31 @@ def _extrapolated_table(main: pd.DataFrame) -> pd.DataFrame:
         out[f"{NAMES[m]}∞ Chong–Forsyth"] = ([f"{v:.3f} ± {e:.3f}" if pd.notna(v) else "" for v, e in zip(cf, se)]
                                             if cf is not None else "")
     return out.sort_values(["p_uncond", "w"])
+
+def protocol_lines(table: pd.DataFrame) -> list[str]:
+    """The published protocol the cells follow, its numbers as that evaluator reports them (over seed
+    sets: the minimum and the mean ± sd), and every known difference from the original evaluator."""
+    names = sorted(set(table.protocol.dropna()) - {""}) if "protocol" in table else []
+    lines = []
+    for name in names:
+        record = PROTOCOLS[name]
+        cells = table[table.protocol == name].assign(setting=lambda t: t.cell.str.replace(r"_seed\d+$", "", regex=True))
+        metrics = [m for m in record.metrics if m in cells and cells[m].notna().any()]
+        rows = []
+        for setting, group in cells.groupby("setting", sort=False):
+            row = {"cells": setting, "seed sets": len(group), "N": int(group.num_samples.iloc[0])}
+            for m in metrics:
+                values = group[m].dropna()
+                row[f"{m} min"] = values.min()
+                row[f"{m} mean ± sd"] = (f"{values.mean():.3f} ± {values.std(ddof=1):.3f}" if len(values) > 1
+                                         else f"{values.mean():.3f}")
+            rows.append(row)
+        lines += [f"## Protocol `{name}`: {record.evaluator}", "",
+                  f"Reports {', '.join(record.metrics)} of N = {record.num_samples:,} samples"
+                  + (f" over {record.seed_sets} seed sets (the minimum and the mean ± sd)" if record.seed_sets > 1 else "")
+                  + f"; metrics not computed here are missing below.", "", _markdown(pd.DataFrame(rows)), "",
+                  "Known differences from the original evaluator:", "", *[f"- {d}" for d in record.differences], ""]
+    return lines
 
 def _left_out(ranking: pd.DataFrame) -> str:
     left_out = ranking.attrs.get("left_out", [])
@@ -202,6 +228,7 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
     for title, text, frame in sections:
         if len(frame):
             lines += [f"## {title}", "", text, "", _markdown(frame), ""]
+    lines += protocol_lines(table)
     lines += ["## Throughput", "", _markdown(throughput_table(table)), ""]
     lines += notes_section(suite_dir)
     lines += ["## Figures", ""] + [f"![{name}](figures/{name})" for name in figures]

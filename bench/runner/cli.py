@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.evaluation import dinov2
 from bench.spec.errors import BenchError
 from bench.suites.cells import SUITES, select_cells
+from bench.suites.protocols import PROTOCOLS
 
 LONG_RUN_HOURS = 24
 
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="results", help="results root (default: results)")
     parser.add_argument("--only", default="*", help="run only cells whose name matches this glob")
     parser.add_argument("--force", action="store_true", help="recompute cells that already have results")
+    parser.add_argument("--protocol", default="", choices=["", *PROTOCOLS],
+                        help="score as a published evaluator does (adm: FID, sFID, IS, precision, recall; edm2: FID and "
+                             "FD_DINOv2 over three seed sets); bench/suites/protocols.py lists the differences")
     parser.add_argument("--shard", default="1/1", metavar="I/N",
                         help="run only the I-th of N deterministic round-robin shards of the cells (e.g. a Slurm array)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -87,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.resolve < float("inf"):
         parser.error(f"--resolve {args.resolve:g}: give the FID difference to resolve, a finite number > 0 such as 0.1")
     try:
-        cells = select_cells(args.suite, only=args.only, overrides=args.set, shard=args.shard)  # ranges, before torch loads
+        cells = select_cells(args.suite, only=args.only, overrides=args.set, shard=args.shard,
+                             protocol=args.protocol)  # ranges, before torch loads
         dinov2.check_cells(cell.spec for cell in cells)  # a named weights file exists, before torch loads
         return run(args)
     except BenchError as err:
@@ -134,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
     device = args.device or default_device()
     if not args.dry_run or args.fast:  # a plan for another machine's device needs no such device here
         check_device(device)
-    cells = suite_cells(args.suite, only=args.only, overrides=args.set, fast=args.fast, shard=args.shard, device=device)
+    cells = suite_cells(args.suite, only=args.only, overrides=args.set, fast=args.fast, shard=args.shard, device=device,
+                        protocol=args.protocol)
     if args.dry_run:
         from bench.runner.plan import plan, summary
         from bench.runner.validate import check_named_files

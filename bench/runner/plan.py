@@ -98,6 +98,8 @@ def feature_kinds(spec) -> list[str]:
         kinds.append("evaluator")
     if spec.eval.inception_fid:
         kinds.append("inception")
+    if spec.eval.dinov2_weights:
+        kinds.append("dinov2")
     return list(dict.fromkeys(kinds))
 
 
@@ -109,7 +111,7 @@ def features_rate_now(spec, kind: str, device: str, batches: int = 2) -> tuple[s
     of the reference split's images after one warm-up batch, through the runtime the run will use."""
     key = (spec.data, spec.eval.reference_split, kind, device)
     if key not in _FEATURE_RATES:
-        extractor = get_extractor(kind, spec.data)
+        extractor = get_extractor(kind, spec.data, spec.eval.dinov2_weights if kind == "dinov2" else None)
         batch = FEATURES[kind].batch_size(device)
         images = load_dataset(spec.data, spec.eval.reference_split).images[:batch * (batches + 1)]
         runtime = extraction_runtime(extractor, images, device)

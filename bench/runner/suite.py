@@ -102,18 +102,20 @@ def flush_ledger(watch: Stopwatch, suite_dir: Path) -> None:
 
 
 def suite_cells(suite: str, *, only: str = "*", overrides: Sequence[str] = (), fast: bool = False,
-                shard: str = "1/1", device: str | None = None) -> list[Cell]:
-    """The selected cells of a suite (bench.suites.select_cells), with the fast path written into each
-    spec when `fast`: per network, the settings measured fastest on this machine (bench/models/autotune.py)."""
-    cells = select_cells(suite, only=only, overrides=overrides, shard=shard)
+                shard: str = "1/1", device: str | None = None, protocol: str = "") -> list[Cell]:
+    """The selected cells of a suite (bench.suites.select_cells, under a published `protocol` if given), with
+    the fast path written into each spec when `fast`: per network, the settings measured fastest on this
+    machine (bench/models/autotune.py)."""
+    cells = select_cells(suite, only=only, overrides=overrides, shard=shard, protocol=protocol)
     return fast_cells(cells, device or default_device()) if fast else cells
 
 
 def run_suite(suite: str, out: str | Path = "results", *, only: str = "*", overrides: Sequence[str] = (),
               fast: bool = False, shard: str = "1/1", device: str | None = None, force: bool = False,
-              quiet: bool = False, inception_weights: str | None = None, say: Say | None = None) -> pd.DataFrame:
+              quiet: bool = False, inception_weights: str | None = None, say: Say | None = None,
+              protocol: str = "") -> pd.DataFrame:
     """Run (or resume) a suite's selected cells and return their table; see run_cells. The report and
     figures are bench.report.build.build(suite, Path(out))."""
-    cells = suite_cells(suite, only=only, overrides=overrides, fast=fast, shard=shard, device=device)
+    cells = suite_cells(suite, only=only, overrides=overrides, fast=fast, shard=shard, device=device, protocol=protocol)
     return run_cells(suite, cells, out, device=device, force=force, quiet=quiet,
                      inception_weights=inception_weights, say=say)

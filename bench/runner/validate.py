@@ -43,8 +43,7 @@ def validate_cells(cells: Sequence[Cell]) -> None:
                       spec.guidance.space, **spec.guidance.kwargs())
         check_grid_range(spec, source.noise_range(spec.model))
         kind = FEATURES[spec.eval.features]
-        if spec.eval.features == "dinov2":
-            dinov2.check_named(spec.eval.dinov2_weights)
+        dinov2.check_cells([spec])
         if spec.eval.reference_stats:
             reference_stats.for_extractor(spec.eval.reference_stats, spec.eval.features, kind.feature_dim)
         if kind.full_rank:

@@ -18,6 +18,7 @@ from bench.spec.names import check_plain_name
 from bench.spec.overrides import apply_overrides, parse_overrides
 from bench.spec.registry import Registry
 from bench.spec.sections import GuidanceSpec, RunSpec
+from bench.suites.protocols import protocol as find_protocol
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Suite:
     description: str
     build: Callable[[], list[Cell]]
     beside: str = ""  # a suite whose best cells this suite's report sets beside its own (same seeds, paired)
+    protocol: str = ""  # the published protocol its cells follow (bench/suites/protocols.py)
 
     def __post_init__(self):
         check_plain_name(self.name, "suite")
@@ -50,9 +52,10 @@ class Suite:
 SUITES: Registry[Suite] = Registry("suite", "suites")
 
 
-def register_suite(name: str, description: str, beside: str = "") -> Callable[[Callable[[], list[Cell]]], Callable[[], list[Cell]]]:
+def register_suite(name: str, description: str, beside: str = "", protocol: str = ""
+                   ) -> Callable[[Callable[[], list[Cell]]], Callable[[], list[Cell]]]:
     def add(fn: Callable[[], list[Cell]]) -> Callable[[], list[Cell]]:
-        SUITES.add(name, Suite(name, description, fn, beside))
+        SUITES.add(name, Suite(name, description, fn, beside, protocol))
         return fn
     return add
 
@@ -131,15 +134,22 @@ def unique_names(cells: list[Cell]) -> list[Cell]:
     return list(seen.values())
 
 
-def select_cells(suite: str, *, only: str = "*", overrides: Sequence[str] = (), shard: str = "1/1") -> list[Cell]:
+def select_cells(suite: str, *, only: str = "*", overrides: Sequence[str] = (), shard: str = "1/1",
+                 protocol: str = "") -> list[Cell]:
     """The cells of `suite` whose names match the `only` glob, with the KEY=VALUE overrides applied
     (every spec checks its ranges as it is built; names follow, `renamed`), cells made identical by an
-    override kept once, then the I-th of N round-robin shards."""
+    override kept once, then the I-th of N round-robin shards. A `protocol` (bench/suites/protocols.py)
+    applies its overrides first (the user's win) and repeats each cell over its seed sets."""
     chosen = SUITES[suite]
-    parsed = parse_overrides(list(overrides))
+    protocol = protocol or chosen.protocol
+    record = find_protocol(protocol) if protocol else None
+    parsed = parse_overrides([*(record.overrides if record else ()), *overrides])
     index, count = parse_shard(shard)
-    cells = unique_names([renamed(c, apply_overrides(c.spec, parsed)) for c in chosen.build()
-                          if fnmatch.fnmatch(c.name, only)])
+    cells = [renamed(c, apply_overrides(c.spec, parsed)) for c in chosen.build() if fnmatch.fnmatch(c.name, only)]
+    if record is not None and record.seed_sets > 1:
+        cells = [c if k == 0 else with_seed(c, c.spec.sample.seed + k * c.spec.sample.num_samples)
+                 for c in cells for k in range(record.seed_sets)]
+    cells = unique_names(cells)
     if not cells:
         raise SelectionError(f"no cell of suite {chosen.name} matches --only {only!r}")
     if index > len(cells):

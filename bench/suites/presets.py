@@ -24,7 +24,7 @@ IMAGENET64_BASE = RunSpec(
 TABLE1_W_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2.0, 3.0, 4.0)
 
 
-@register_suite("imagenet64", "paper Table 1: ImageNet 64x64, 3 p_uncond x 14 w, T = 256, 50k samples, Inception (GPU + data)")
+@register_suite("imagenet64", "paper Table 1: ImageNet 64x64, 3 p_uncond x 14 w, T = 256, 50k samples, Inception (GPU + data)", protocol="adm")
 def imagenet64() -> list[Cell]:
     cells = [cfg_cell(with_p(IMAGENET64_BASE, p), w) for p in PAPER_P_UNCOND for w in TABLE1_W_GRID]
     return cells + [classifier_cell(IMAGENET64_BASE, s) for s in (0.5, 1.0, 2.0, 4.0, 10.0)]
@@ -43,7 +43,7 @@ ADM64_BASE = replace(IMAGENET64_BASE, model=ModelSpec(source="adm", config="imag
 ADM64_SCALES = (0.0, 0.5, 1.0, 2.0, 4.0, 10.0)
 
 
-@register_suite("adm64", "your ADM ImageNet 64x64 model + classifier: classifier scale sweep, interval guidance, 50k samples, Inception")
+@register_suite("adm64", "your ADM ImageNet 64x64 model + classifier: classifier scale sweep, interval guidance, 50k samples, Inception", protocol="adm")
 def adm64() -> list[Cell]:
     def cell(name: str, method: str, params: tuple) -> Cell:
         return Cell(f"adm64_{name}_T250", replace(ADM64_BASE, guidance=GuidanceSpec(method, params)))
@@ -67,7 +67,7 @@ DIT256_BASE = RunSpec(
 DIT256_W = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # DiT's scale s is 1 + w (its paper's s = 1.5 is w = 0.5)
 
 
-@register_suite("dit256", "your DiT-XL/2 256x256 (diffusers folders): FID against w, 8 values, 50k samples, Inception")
+@register_suite("dit256", "your DiT-XL/2 256x256 (diffusers folders): FID against w, 8 values, 50k samples, Inception", protocol="adm")
 def dit256() -> list[Cell]:
     return [Cell(f"dit256_cfg_w{w:g}_T250", replace(DIT256_BASE, guidance=GuidanceSpec("cfg", (("w", w),))))
             for w in DIT256_W]

@@ -184,7 +184,7 @@ def test_inception_without_a_weights_file_is_the_packaged_one_and_a_missing_file
 
 
 def test_unknown_feature_extractor():
-    with pytest.raises(FeatureError, match="known feature extractors: evaluator, inception"):
+    with pytest.raises(FeatureError, match="known feature extractors: dinov2, evaluator, inception"):
         get_extractor("clip", DataSpec("mnist5k"))
 
 
@@ -204,3 +204,12 @@ def test_inception_plumbing_with_random_weights(tmp_path, monkeypatch, mnist):
     out = extract(ex, mnist[1].images[:6], batch_size=3)
     assert out["2048"].shape == (6, 2048) and out["logits_unbiased"].shape == (6, 1008)
     assert torch.isfinite(out["2048"]).all()
+    # sFID's layer: Mixed_6d's first 1x1 convolution (after BN + ReLU), its first 7 channels, flattened
+    from bench.evaluation.features import _module
+    module, captured = _module(ex, "cpu"), []
+    hook = module.Mixed_6d.branch1x1.register_forward_hook(lambda m, args, y: captured.append(y))
+    with torch.no_grad():
+        module(mnist[1].images[:6])
+    hook.remove()
+    assert out["spatial"].shape == (6, 7 * 17 * 17)
+    assert torch.allclose(out["spatial"], captured[0][:, :7].flatten(1), atol=1e-4)
