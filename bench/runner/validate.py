@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-from bench.data.datasets import DATASETS, DatasetError, nominal_shape
+from bench.data.datasets import DATASETS, DatasetError, load_dataset, nominal_shape
 from bench.evaluation import dinov2, reference_stats
 from bench.evaluation.features import FEATURES, inception_weights_path
 from bench.evaluation.metrics import check_sample_count
@@ -22,7 +22,8 @@ from bench.suites.cells import Cell
 
 def validate_cells(cells: Sequence[Cell]) -> None:
     """Everything about the cells that a registry decides, checked before any work and without
-    writing anything (so --dry-run can use it): the dataset and its root, an image size the network
+    writing anything (so --dry-run can use it): the dataset and its root (a packaged dataset is read, so a
+    missing one stops here), an image size the network
     can halve at every level, the guidance method and its parameters (built once against stub
     networks), the feature extractor, and a sample count above its feature dimension."""
     for cell in cells:
@@ -30,6 +31,8 @@ def validate_cells(cells: Sequence[Cell]) -> None:
         DATASETS.check(spec.data.name)
         if spec.data.root and not Path(spec.data.root).expanduser().exists():
             raise DatasetError(f"data.root={spec.data.root!r} does not exist; name the folder that holds the dataset")
+        if not spec.data.root:  # a packaged dataset: readable here, before the plan prices the run
+            load_dataset(spec.data, spec.eval.reference_split)
         side = nominal_shape(spec.data)[-1]
         factor = 2 ** (len(spec.net.channel_mult) - 1)
         if side % factor:
