@@ -23,8 +23,8 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 LAYERS = ("spec", "infra", "data", "models", "baselines", "sources", "guidance", "sampling", "suites", "stats",
-          "evaluation", "claims", "report", "runner", "perf")
-ENTRY_POINTS = ("run", "figures", "regression")  # python -m bench.<name>: thin modules over runner and report
+          "evaluation", "claims", "report", "runner", "tuning", "perf")
+ENTRY_POINTS = ("run", "figures", "regression", "tune")  # python -m bench.<name>: thin modules over runner and report
 
 _API = {
     "run_suite": ("bench.runner.suite", "run_suite"),
@@ -32,6 +32,7 @@ _API = {
     "select_cells": ("bench.suites.cells", "select_cells"),
     "load_results": ("bench.infra.store", "load_runs"),
     "build_report": ("bench.report.build", "build"),
+    "tune": ("bench.tuning.cells", "tune"),
     "BenchError": ("bench.spec.errors", "BenchError"),
 }
 __all__ = sorted(_API)
