@@ -28,7 +28,8 @@ class Protocol:
 
 
 RESIZE = ("resize: torch-fidelity's TF1-compatible bilinear resize to 299 x 299, as ADM's TensorFlow graph; "
-          "clean-fid and EDM2's Inception use PIL-style bicubic, which moves FID (clean-fid's paper)")
+          "clean-fid and EDM2's Inception use PIL-style bicubic, which moves FID (clean-fid's paper; measured on "
+          "digits by `python -m bench.evaluation.resize_probe`: results/protocols/resize.md)")
 PROTOCOLS = {p.name: p for p in (
     Protocol("adm", "guided-diffusion evaluations/evaluator.py (TensorFlow 1 Inception graph)",
              ("fid", "sfid", "is_mean", "precision", "recall"), 50_000, 1,
