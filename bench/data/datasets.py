@@ -60,6 +60,7 @@ class DatasetError(BenchError, ValueError):
 Loader = Callable[[DataSpec, str], ImageData]
 DATASETS: Registry[Loader] = Registry("dataset", "datasets", DatasetError)
 register_dataset = DATASETS.register
+PACKAGED = ("digits", "mnist5k", "mnist", "fashion")  # read from installed packages, without a data.root
 
 
 @functools.lru_cache(maxsize=4)

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-from bench.data.datasets import DATASETS, DatasetError, load_dataset, nominal_shape
+from bench.data.datasets import DATASETS, PACKAGED, DatasetError, load_dataset, nominal_shape
 from bench.evaluation import dinov2, reference_stats
 from bench.evaluation.features import FEATURES, inception_weights_path
 from bench.evaluation.metrics import check_sample_count
@@ -31,7 +31,7 @@ def validate_cells(cells: Sequence[Cell]) -> None:
         DATASETS.check(spec.data.name)
         if spec.data.root and not Path(spec.data.root).expanduser().exists():
             raise DatasetError(f"data.root={spec.data.root!r} does not exist; name the folder that holds the dataset")
-        if not spec.data.root:  # a packaged dataset: readable here, before the plan prices the run
+        if not spec.data.root and spec.data.name in PACKAGED:  # readable here, before the plan prices the run
             load_dataset(spec.data, spec.eval.reference_split)
         side = nominal_shape(spec.data)[-1]
         factor = 2 ** (len(spec.net.channel_mult) - 1)

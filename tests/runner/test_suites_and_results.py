@@ -218,7 +218,7 @@ def test_corrupt_metrics_file_is_recomputed_not_trusted(finished, monkeypatch, t
     (["--suite", "nope"], "known suites: "),
     (["--suite", "tiny", "--set", 'guidance.method=cfgg'], "known methods: "),
     (["--suite", "tiny", "--set", "data.name=imagenet"], "known datasets: "),
-    (["--suite", "tiny", "--set", "eval.features=clip"], "known feature extractors: evaluator, inception"),
+    (["--suite", "tiny", "--set", "eval.features=clip"], "known feature extractors: dinov2, evaluator, inception"),
     (["--suite", "tiny", "--set", "eval.features=inception", "--inception-weights", "/nonexistent.pth"],
      "weights-inception-2015-12-05-6726825d.pth"),
     (["--suite", "tiny", "--set", "sample.num_samples=40"], "feature dimension 64"),
