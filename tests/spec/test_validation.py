@@ -77,6 +77,9 @@ INVALID = {
     "train.channels_last": ["2"],
     "train.compile": ["yes"],
     "eval.fast_features": ["sometimes"],
+    "eval.dinov2_weights": ["/nowhere/dinov2_vitl14_pretrain.pth"],
+    "eval.reference_stats": ["/nowhere/ref.npz", "/nowhere/ref.txt"],
+    "eval.protocol": ["tf1"],
     "model.source": ["hub", ""],
     # files and names a pretrained source would use, set while the model is trained here: a mistake
     "model.path": ["/nowhere/model.pt"],
