@@ -5,19 +5,13 @@ functions, with clean-fid's implementations of the same quantities as a cross-ch
   IS  = exp(E_x KL(p(y|x) || p(y))) over 10 splits, on pre-softmax logits (Salimans et al. 2016)
   KID = unbiased MMD^2 with the cubic polynomial kernel, over subsets (Binkowski et al. 2018)
   precision / recall: k-NN manifolds, k = 3 (Kynkaanniemi et al. 2019)
-  density / coverage: the reference's k-NN balls, k = 5 (Naeem et al. 2020, eq. 3-4), by `prdc`:
-         density = (1 / kM) sum_j sum_i 1[Y_j in B(X_i, NND_k(X_i))],
-         coverage = (1 / N) sum_i 1[exists j: Y_j in B(X_i, NND_k(X_i))]  (X real, Y samples)
+  density / coverage (Naeem et al. 2020) come with their intervals from bench/stats/bootstrap.py
 plus the evaluator's class consistency (accuracy on the requested labels) and mean confidence.
 FID is biased in N: hold N, seeds and the reference set fixed across a sweep.
 """
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
-import prdc
 import torch
 from cleanfid.fid import frechet_distance, kernel_distance
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
@@ -28,7 +22,6 @@ from torch_fidelity.metric_prc import prc_features_to_metric
 from bench.spec.errors import BenchError
 from bench.stats.memo import per_tensor
 
-DC_NEIGHBORHOOD = 5  # Naeem et al.'s recommended k
 KID_SUBSET_MAX = 1000
 KID_SUBSETS = 100
 RNG_SEED = 2020
@@ -96,13 +89,6 @@ def precision_recall(feats: torch.Tensor, ref_feats: torch.Tensor) -> dict[str, 
     return {"precision": out["precision"], "recall": out["recall"]}
 
 
-def density_coverage(feats: torch.Tensor, ref_feats: torch.Tensor) -> dict[str, float]:
-    """Density and coverage by prdc (its progress line silenced); float32 features as it expects."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        out = prdc.compute_prdc(ref_feats.float().numpy(), feats.float().numpy(), nearest_k=DC_NEIGHBORHOOD)
-    return {"density": float(out["density"]), "coverage": float(out["coverage"])}
-
-
 def class_consistency(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """Evaluator accuracy on the requested labels, its mean max-probability and mean p(requested)."""
     probs = logits.double().softmax(dim=1)
@@ -112,10 +98,9 @@ def class_consistency(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, f
 
 
 def distribution_metrics(feats: torch.Tensor, ref_feats: torch.Tensor, full_rank: bool = True) -> dict[str, float]:
-    """FID (two implementations), KID, precision/recall and density/coverage of one feature space; `full_rank` refuses
+    """FID (two implementations), KID and precision/recall of one feature space; `full_rank` refuses
     fewer samples than dimensions."""
     if full_rank:
         check_sample_count(len(feats), feats.shape[1])
     return {**fid_and_stats(feats, ref_feats), **kid(feats, ref_feats), **precision_recall(feats, ref_feats),
-            **density_coverage(feats, ref_feats),
             "num_samples": len(feats), "num_reference": len(ref_feats)}

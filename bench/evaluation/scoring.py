@@ -184,7 +184,7 @@ def score_features(spec: RunSpec, extractors: CellExtractors, feats: dict[str, t
         metrics.update(distribution_metrics(sample, real, full_rank))
         uncertainty.frechet("fid", metrics["fid"], sample, real)
         uncertainty.kernel(metrics["kid_mean"], sample, real)
-        uncertainty.manifold(metrics, sample, real)
+        metrics.update(uncertainty.manifold(metrics, sample, real))
     if main.kind == "dinov2":  # FD_DINOv2 under its own name too, as EDM2 reports it
         metrics.update(fd_dinov2=metrics["fid"], dinov2_extractor=main.name)
         uncertainty.alias("fid", "fd_dinov2")

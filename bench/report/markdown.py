@@ -201,7 +201,7 @@ def write_report(suite: str, table: pd.DataFrame, suite_dir: Path, figures: list
          "`metrics.json`, `fid_cf_inf_points`).", _extrapolated_table(main)),
         ("sFID, FD_DINOv2, precision, recall, density and coverage", "The CFG cells' other distribution metrics, each "
          "at N with its 95% interval at N (sFID: ADM's spatial Inception features; density and coverage: Naeem et "
-         "al. 2020, k = 5, by `prdc`).", _other_metrics_table(main)),
+         "al. 2020, k = 5).", _other_metrics_table(main)),
         ("Classifier guidance and the adversarial gap", "`gap_confidence` = the guidance classifier's mean confidence "
          "on the samples minus the independent evaluator's.", clf),
         ("Methods ranked", "FID each method reaches at matched IS and at matched class accuracy (the 25/50/75% "

@@ -83,9 +83,9 @@ def seconds_per_nfe(cell: Cell, device: str, repeats: int = 3, budget: float = 1
 
 
 def reference_size(spec) -> float:
-    """Images in the reference split (NaN where the data is not readable here, e.g. a user's folder)."""
+    """Images in the reference split (NaN where the data is not readable here or holds none, e.g. a user's folder)."""
     try:
-        return len(load_dataset(spec.data, spec.eval.reference_split).labels)
+        return len(load_dataset(spec.data, spec.eval.reference_split).labels) or math.nan
     except BenchError:
         return math.nan
 

@@ -25,8 +25,11 @@ Each replicate is computed exactly, not approximated:
          is constant under resampling of the samples);
   precision*, recall*   the k-NN manifold memberships of Kynkaanniemi et al. (2019), computed once
          per row and resampled (sample radii stay those of the full sample);
-  density*, coverage*   Naeem et al. (2020) from the same per-row view: a sample's count of reference
-         balls (k = 5) holding it, and which reference balls hold some sample;
+  density*, coverage*   Naeem et al. (2020, eq. 3-4) from the same per-row view, k = 5:
+         density = (1 / kN) sum_j sum_i 1[Y_j in B(X_i, NND_k(X_i))] (a mean over samples Y_j),
+         coverage = (1 / M) sum_i 1[exists j: Y_j in B(X_i, NND_k(X_i))] (over reference points X_i);
+         computed here rather than by `prdc`, which holds the N x N and M x M distance matrices
+         (10 GB each at N = 50,000); tests/stats/test_bootstrap.py checks them against prdc;
   accuracy*             the mean of the resampled per-row correctness.
 """
 from __future__ import annotations
@@ -133,12 +136,16 @@ class FrechetReplicates:
             return torch.tensor(list(pool.map(self._trace_sqrt_gram, counts.numpy())), dtype=torch.float64)
 
     def _second_moments(self, counts: torch.Tensor) -> torch.Tensor:
-        """sum_i c_i x_i x_i^T per draw, through the rows' outer products when they fit in memory."""
+        """sum_i c_i x_i x_i^T per draw, through the rows' outer products when they fit in memory; a 0/1
+        subset that leaves out few rows (a jackknife's) as the total minus the left-out rows' part."""
         n, d = self.x.shape
         if n * d * d <= OUTER_PRODUCT_ELEMENTS:
             if self.outer is None:
                 self.outer = (self.x[:, :, None] * self.x[:, None, :]).reshape(n, d * d)
             return (counts @ self.outer).reshape(len(counts), d, d)
+        if ((counts == 0) | (counts == 1)).all() and (counts == 0).sum(1).max() < n // 2:
+            total = self.x.T @ self.x
+            return torch.stack([total - self.x[c == 0].T @ self.x[c == 0] for c in counts])
         return torch.stack([(self.x * c[:, None]).T @ self.x for c in counts])
 
     def _trace_sqrt_dense(self, counts: torch.Tensor, m: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:

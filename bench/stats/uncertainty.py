@@ -122,14 +122,19 @@ class CellUncertainty:
         self.record(name, point, mean_replicates(per_row, self.counts), UNIT)
 
     @_timed
-    def manifold(self, points: dict, feats: torch.Tensor, ref_feats: torch.Tensor) -> None:
+    def manifold(self, points: dict, feats: torch.Tensor, ref_feats: torch.Tensor) -> dict[str, float]:
+        """Intervals of precision and recall (their points from torch-fidelity), and density and coverage
+        with their points, which are returned."""
         memberships = ManifoldMemberships.of(feats, ref_feats)
+        full = torch.ones(1, self.n, dtype=torch.float64)
+        density, coverage = float(memberships.density(full)[0]), float(memberships.coverage(full)[0])
         self.record("precision", points["precision"], memberships.precision(self.counts), UNIT)
         self.record_at_n("recall", points["recall"], memberships.recall(self.counts),
                          memberships.recall(self.leave_out), UNIT)
-        self.record("density", points["density"], memberships.density(self.counts), NONNEGATIVE)
-        self.record_at_n("coverage", points["coverage"], memberships.coverage(self.counts),
+        self.record("density", density, memberships.density(self.counts), NONNEGATIVE)
+        self.record_at_n("coverage", coverage, memberships.coverage(self.counts),
                          memberships.coverage(self.leave_out), UNIT)
+        return {"density": density, "coverage": coverage}
 
     @_timed
     def kernel(self, point: float, feats: torch.Tensor, ref_feats: torch.Tensor) -> None:

@@ -212,16 +212,23 @@ def test_fid_at_infinity_is_not_estimated_below_full_rank():
     assert np.isnan(cols["fid_inf"]) and np.isnan(cols["fid_inf_lo"]) and "N = 60 <= d = 80" in cols["fid_inf_note"]
 
 
-def test_density_and_coverage_replicates_at_full_counts_are_prdc():
-    """The per-row memberships behind the intervals give prdc's own density and coverage on the full sample."""
-    from bench.evaluation.metrics import density_coverage
+def test_density_and_coverage_are_prdcs():
+    """The per-row memberships behind the points and intervals give the maintained implementation's (prdc)
+    density and coverage on the full sample, and coverage equals a direct count."""
+    import contextlib
+    import io
+
+    import prdc
     torch.manual_seed(7)
     x, y = torch.randn(300, 5) + 0.3, torch.randn(400, 5)
-    memberships = ManifoldMemberships.of(x, y)
-    full = torch.ones(1, 300, dtype=torch.float64)
-    points = density_coverage(x, y)
-    assert memberships.density(full)[0] == pytest.approx(points["density"], abs=1e-12)
-    assert memberships.coverage(full)[0] == pytest.approx(points["coverage"], abs=1e-12)
+    cell = CellUncertainty(300, draws=50)
+    points = cell.manifold({"precision": 0.5, "recall": 0.5}, x, y)
+    with contextlib.redirect_stdout(io.StringIO()):
+        reference = prdc.compute_prdc(y.numpy(), x.numpy(), nearest_k=5)
+    assert points["density"] == pytest.approx(reference["density"], abs=1e-12)
+    assert points["coverage"] == pytest.approx(reference["coverage"], abs=1e-12)
+    assert cell.columns["coverage_lo"] <= points["coverage"] <= cell.columns["coverage_hi"]
     direct_coverage = np.mean([(torch.cdist(y[i:i + 1], x).min() < torch.cdist(y[i:i + 1], y).kthvalue(6).values).item()
                                for i in range(len(y))])
     assert points["coverage"] == pytest.approx(direct_coverage)
+    assert len(ManifoldMemberships.of(x, y).balls) == 300
