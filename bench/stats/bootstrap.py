@@ -177,9 +177,33 @@ def frechet_with_reference_resampled(feats: torch.Tensor, ref_feats: torch.Tenso
 
 
 def inception_score_replicates(logits: torch.Tensor, idx: torch.Tensor, seed: int) -> np.ndarray:
-    """IS (10 splits, as the point estimate) of each resample of the logits (row indices or a boolean mask)."""
+    """IS (10 splits, as the point estimate) of each resample of the logits."""
     return np.array([isc_features_to_metric(logits[rows], splits=10, shuffle=True, rng_seed=seed)["inception_score_mean"]
                      for rows in idx])
+
+
+IS_SPLITS, IS_SHUFFLE_SEED = 10, 2020  # torch-fidelity's defaults, which the point estimate uses (evaluation/metrics.py)
+
+
+def inception_score_leave_out(logits: torch.Tensor, keep: torch.Tensor) -> np.ndarray:
+    """IS of each 0/1 subset of rows (a jackknife's leave-outs) with every kept row in the split the full
+    sample's IS put it in (torch-fidelity's shuffle and chunks), so a leave-out changes which rows count,
+    not how they are split: the split assignment's own noise stays out of the jackknife's spread."""
+    n = len(logits)
+    position = np.empty(n, dtype=np.int64)
+    position[np.random.RandomState(IS_SHUFFLE_SEED).permutation(n)] = np.arange(n)
+    bounds = np.array([i * n // IS_SPLITS for i in range(IS_SPLITS + 1)])
+    split = torch.from_numpy(np.searchsorted(bounds, position, side="right") - 1)
+    p, log_p = logits.double().softmax(1), logits.double().log_softmax(1)
+    out = []
+    for row in keep.bool():
+        scores = []
+        for k in range(IS_SPLITS):
+            rows = row & (split == k)
+            q = p[rows].mean(0, keepdim=True)
+            scores.append(float((p[rows] * (log_p[rows] - q.log())).sum(1).mean().exp()))
+        out.append(np.mean(scores))
+    return np.array(out)
 
 
 def mean_replicates(per_row: torch.Tensor, counts: torch.Tensor) -> np.ndarray:

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from bench.stats.bootstrap import (SEED, FrechetReplicates, KernelReplicates, ManifoldMemberships, draw_indices,
-                                   frechet_with_reference_resampled, inception_score_replicates, mean_replicates,
+                                   frechet_with_reference_resampled, inception_score_leave_out, inception_score_replicates,
+                                   mean_replicates,
                                    row_counts)
 from bench.stats.extrapolate import extrapolate, inception_score_of_counts
 from bench.stats.intervals import LEVEL, interval
@@ -112,7 +113,7 @@ class CellUncertainty:
 
     @_timed
     def inception_score(self, point: float, logits: torch.Tensor) -> None:
-        leave_out = inception_score_replicates(logits, [c.bool() for c in self.leave_out], self.seed)
+        leave_out = inception_score_leave_out(logits, self.leave_out)
         self.record_at_n("is_mean", point, inception_score_replicates(logits, self.idx, self.seed), leave_out,
                          (1.0, np.inf))
         self.columns.update(extrapolate(inception_score_of_counts(logits), self.n, "is_cf"))

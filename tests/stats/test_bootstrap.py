@@ -232,3 +232,24 @@ def test_density_and_coverage_are_prdcs():
                                for i in range(len(y))])
     assert points["coverage"] == pytest.approx(direct_coverage)
     assert len(ManifoldMemberships.of(x, y).balls) == 300
+
+
+def test_inception_score_leave_out_keeps_torch_fidelitys_splits():
+    """With every row kept, the leave-out IS is torch-fidelity's IS exactly (same shuffle, same chunks), and
+    the jackknife's standard error from it is close to IS's sampling sd over fresh sample sets."""
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
+    from bench.stats.bootstrap import inception_score_leave_out
+    from bench.stats.jackknife import jackknife_se, leave_out_counts
+
+    def logits_of(seed: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        labels, logits = torch.randint(0, 10, (1000,), generator=g), torch.randn(1000, 10, generator=g)
+        logits[torch.arange(1000), labels] += 6
+        return logits
+    logits = logits_of(8)
+    full = isc_features_to_metric(logits, splits=10, shuffle=True, rng_seed=2020)["inception_score_mean"]
+    assert inception_score_leave_out(logits, torch.ones(1, 1000))[0] == pytest.approx(full, rel=1e-12)
+    se = jackknife_se(inception_score_leave_out(logits, leave_out_counts(1000)))
+    sd = np.std([isc_features_to_metric(logits_of(100 + s))["inception_score_mean"] for s in range(100)])
+    assert 0.8 < se / sd < 1.4, (se, sd)
