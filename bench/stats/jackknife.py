@@ -23,12 +23,21 @@ GROUPS = 20
 SEED = 20261202
 
 
-def group_of_rows(n: int, groups: int = GROUPS, seed: int = SEED) -> torch.Tensor:
+def groups_for(n: int) -> int:
+    """GROUPS groups where every group has at least two rows, else one row per group (the delete-one
+    jackknife of a very small sample)."""
+    if n < 2:
+        raise ValueError(f"a jackknife needs at least 2 rows, got {n}")
+    return GROUPS if n >= 2 * GROUPS else n
+
+
+def group_of_rows(n: int, groups: int | None = None, seed: int = SEED) -> torch.Tensor:
     """(n,) the group of each row: a fixed random order cut into `groups` parts of floor(n / groups) rows,
     the rest -1 (never left out). Random, because rows are often ordered by label and contiguous or
     modular groups would leave whole classes out."""
-    if n < 2 * groups:
-        raise ValueError(f"a {groups}-group jackknife needs at least {2 * groups} rows, got {n}")
+    groups = groups or groups_for(n)
+    if n < groups:
+        raise ValueError(f"a {groups}-group jackknife needs at least {groups} rows, got {n}")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + n))
     size = n // groups
     group = torch.full((n,), -1, dtype=torch.long)
@@ -36,8 +45,9 @@ def group_of_rows(n: int, groups: int = GROUPS, seed: int = SEED) -> torch.Tenso
     return group
 
 
-def leave_out_counts(n: int, groups: int = GROUPS, seed: int = SEED) -> torch.Tensor:
+def leave_out_counts(n: int, groups: int | None = None, seed: int = SEED) -> torch.Tensor:
     """(groups, n) float64 0/1 memberships: row g keeps every row but those of group g."""
+    groups = groups or groups_for(n)
     group = group_of_rows(n, groups, seed)
     return (group[None, :] != torch.arange(groups)[:, None]).double()
 

@@ -62,7 +62,7 @@ class CellUncertainty:
         self.leave_out = leave_out_counts(n)
         self.replicates: dict[str, np.ndarray] = {}
         self.columns: dict[str, object] = {"bootstrap_draws": draws, "bootstrap_seed": seed, "interval_level": LEVEL,
-                                           "bootstrap_reference": resample_reference, "jackknife_groups": GROUPS,
+                                           "bootstrap_reference": resample_reference, "jackknife_groups": len(self.leave_out),
                                            "interval_method": INTERVAL_METHOD}
 
     def record(self, name: str, point: float, replicates: np.ndarray, bounds: tuple[float, float]) -> None:

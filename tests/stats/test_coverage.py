@@ -36,3 +36,10 @@ def test_the_old_interval_misses_fid_at_n_in_the_gram_regime():
     point = float(replicates(torch.ones(1, 48, dtype=torch.float64))[0])
     lo, hi = interval(point, replicates(row_counts(draw_indices(48, 100), 48)))
     assert not lo <= point <= hi and np.isfinite(point)
+
+
+def test_a_small_sample_gets_the_delete_one_jackknife():
+    from bench.stats.jackknife import leave_out_counts
+    counts = leave_out_counts(6)
+    assert counts.shape == (6, 6) and (counts.sum(1) == 5).all()
+    assert leave_out_counts(1000).shape == (20, 1000) and (leave_out_counts(1010).sum(1) == 1010 - 50).all()
