@@ -77,22 +77,24 @@ def test_malformed_or_unknown_files_are_refused(tmp_path, name, content):
         reference_stats.read(path)
 
 
-def test_a_cell_against_adms_npz_of_its_own_reference_gives_the_same_fid(finished, tmp_path, monkeypatch):
+def test_a_cell_against_adms_npz_of_its_own_reference_gives_the_same_fid(tmp_path, monkeypatch):
     """The issue's check: a tiny cell scored against an ADM-format npz written from the harness's own
-    reference features gives the FID of the same cell scored against the features."""
+    reference features gives the FID of the same cell scored against the features (its own cache and
+    results, so no other test's state is touched)."""
     import json
 
     from bench.infra.checkpoints import load_checkpoint
     from bench.runner import cli as runner
-    monkeypatch.setenv("BENCH_CACHE", str(finished / "cache"))
-    [path] = (finished / "cache" / "reference").glob("digits-heldout-*-gb-evaluator-*.pt")
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    cell = "cfg_p0.1_w0.5_T4"
+    run = ["--suite", "tiny", "--only", cell, "--quiet", "--no-report"]
+    assert runner.main([*run, "--out", str(tmp_path / "features")]) == 0
+    [path] = (tmp_path / "cache" / "reference").glob("digits-heldout-*-gb-evaluator-*.pt")
     feats = load_checkpoint(path)["state_dict"]["features"].double().numpy()
     np.savez(tmp_path / "ref.npz", mu=feats.mean(0), sigma=np.cov(feats.T))
-    cell = "cfg_p0.1_w0.5_T4"
-    assert runner.main(["--suite", "tiny", "--only", cell, "--quiet", "--no-report", "--out", str(tmp_path / "out"),
-                        "--set", f"eval.reference_stats={tmp_path / 'ref.npz'}"]) == 0
-    [new] = (tmp_path / "out" / "tiny" / "runs").glob(f"{cell}-*/metrics.json")
-    [old] = (finished / "full" / "tiny" / "runs").glob(f"{cell}-*/metrics.json")
+    assert runner.main([*run, "--out", str(tmp_path / "stats"), "--set", f"eval.reference_stats={tmp_path / 'ref.npz'}"]) == 0
+    [new] = (tmp_path / "stats" / "tiny" / "runs").glob(f"{cell}-*/metrics.json")
+    [old] = (tmp_path / "features" / "tiny" / "runs").glob(f"{cell}-*/metrics.json")
     a, b = json.loads(new.read_text()), json.loads(old.read_text())
     assert a["fid"] == pytest.approx(b["fid"], abs=1e-9) and a["reference_stats"].endswith("ref.npz")
     assert a["fid_lo"] <= a["fid"] <= a["fid_hi"] and "kid_mean" not in a
