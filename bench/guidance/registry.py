@@ -144,6 +144,18 @@ def strength(name: str, params: dict[str, Any]) -> tuple[str | None, float | Non
     return None, None
 
 
+def with_strength(name: str, params: dict[str, Any], value: float) -> dict[str, Any]:
+    """`params` with the strength that sets the method's guidance (`strength`) at `value`, set through
+    wrappers (a wrapper's strength is its inner method's, in `inner_params`)."""
+    method = METHODS[name]
+    if method.strength is not None:
+        return {**params, method.strength: float(value)}
+    if method.wraps:
+        inner, inner_params = _inner(method, params)
+        return {**params, "inner": inner, "inner_params": tuple(sorted(with_strength(inner, inner_params, value).items()))}
+    raise GuidanceError(f"method {name!r} has no strength to set")
+
+
 def label(name: str, params: dict[str, Any]) -> str:
     """Display label: each record's label (a format string over its parameters), outermost first."""
     return " + ".join(method.label.format(**{**method.defaults(), **p}) for method, p in resolved(name, params))

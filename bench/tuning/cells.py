@@ -17,15 +17,15 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from bench.guidance.registry import METHODS
+from bench.guidance.registry import METHODS, strength, with_strength
 from bench.infra.store import atomic_write_bytes, read_replicates, results_folder
 from bench.runner.suite import run_cells
 from bench.spec.errors import SpecError
-from bench.spec.sections import GuidanceSpec
 from bench.suites.cells import Cell, select_cells
 from bench.tuning.search import Evaluation, Result, Settings, locate
 
 HIGHER_IS_BETTER = ("is_mean", "precision", "recall", "density", "coverage", "class_accuracy")
+CURVE_COLUMNS = ("fid", "is_mean", "class_accuracy")  # kept beside the tuned metric: a method's FID-IS curve
 
 
 def base_cell(suite: str, method: str, overrides: Sequence[str]) -> tuple[Cell, str, float]:
@@ -33,22 +33,29 @@ def base_cell(suite: str, method: str, overrides: Sequence[str]) -> tuple[Cell, 
     parameter, and the largest strength the suite gives it (the default search range is [0, that])."""
     if method not in METHODS:
         raise SpecError(f"method {method!r} is not registered; known: {', '.join(sorted(METHODS))}")
-    param = METHODS[method].strength
-    if param is None:
-        raise SpecError(f"method {method!r} has no strength to tune")
     cells = [c for c in select_cells(suite, overrides=overrides) if c.spec.guidance.method == method]
     if not cells:
         raise SpecError(f"suite {suite} has no {method} cell to take the model from; choose a suite that runs it")
-    strengths = [dict(c.spec.guidance.params).get(param, 0.0) for c in cells]
-    return cells[0], param, float(max(strengths))
+    param = strength_of(cells[0])[0]
+    return cells[0], param, float(max(strength_of(c)[1] or 0.0 for c in cells))
 
 
-def cell_at(base: Cell, param: str, strength: float, n: int) -> Cell:
-    params = dict(base.spec.guidance.params)
-    params[param] = float(strength)
-    spec = replace(base.spec, guidance=replace(base.spec.guidance, params=tuple(sorted(params.items()))),
-                   sample=replace(base.spec.sample, num_samples=int(n)))
-    return Cell(f"tune_{base.spec.guidance.method}_{param}{strength:.6g}_N{n}", spec)
+def strength_of(cell: Cell) -> tuple[str, float | None]:
+    """(parameter, value) of the strength of a cell's guidance, through wrappers; refused for a method without one."""
+    param, value = strength(cell.spec.guidance.method, cell.spec.guidance.kwargs())
+    if param is None:
+        raise SpecError(f"method {cell.spec.guidance.method!r} has no strength to tune")
+    return param, value
+
+
+def cell_at(base: Cell, param: str, strength_value: float, n: int, seed: int | None = None, name: str = "") -> Cell:
+    """`base` with its strength at `strength_value` and N samples (from sample seed `seed`, default the base's)."""
+    g = base.spec.guidance
+    params = with_strength(g.method, g.kwargs(), strength_value)
+    spec = replace(base.spec, guidance=replace(g, params=tuple(sorted(params.items()))),
+                   sample=replace(base.spec.sample, num_samples=int(n),
+                                  seed=base.spec.sample.seed if seed is None else int(seed)))
+    return Cell(name or f"tune_{g.method}_{param}{strength_value:.6g}_N{n}", spec)
 
 
 def tune(suite: str, method: str = "cfg", metric: str = "fid", *, lo: float = 0.0, hi: float | None = None,
@@ -56,12 +63,20 @@ def tune(suite: str, method: str = "cfg", metric: str = "fid", *, lo: float = 0.
          out: str | Path = "results", device: str | None = None, quiet: bool = True) -> pd.DataFrame:
     """Locate the strength of `method` that optimises `metric` (minimised, or maximised for IS, precision,
     recall, density, coverage and accuracy) on `suite`'s model; see bench/tuning/search.py."""
-    base, param, top = base_cell(suite, method, overrides)
-    hi = top if hi is None else hi
+    base, _, top = base_cell(suite, method, overrides)
+    return tune_cell(base, metric, f"{suite}-tune-{method}", lo=lo, hi=top if hi is None else hi, delta=delta, n0=n0,
+                     budget=budget, out=out, device=device, quiet=quiet)
+
+
+def tune_cell(base: Cell, metric: str, folder: str, *, lo: float, hi: float, delta: float | None = None,
+              n0: int | None = None, budget: int | None = None, out: str | Path = "results",
+              device: str | None = None, quiet: bool = True) -> pd.DataFrame:
+    """The search on `base`'s model, sampler and method, its cells under <out>/<folder>/: the evaluated
+    cells as a DataFrame, with w*, its interval and how the search stopped in `attrs`."""
+    param = strength_of(base)[0]
     n0 = n0 or base.spec.sample.num_samples
     settings = Settings(lo=lo, hi=hi, delta=delta or (hi - lo) / 20, n0=n0, budget=budget or 64 * n0,
                         maximise=metric in HIGHER_IS_BETTER)
-    folder = f"{suite}-tune-{method}"
     scored: list[dict] = []
 
     def evaluate(strengths: Sequence[float], n: int) -> list[Evaluation]:
@@ -75,13 +90,13 @@ def tune(suite: str, method: str = "cfg", metric: str = "fid", *, lo: float = 0.
             if replicates is None:
                 raise SpecError(f"{cell.name} stored no bootstrap replicates of {metric}: the search needs them")
             found.append(Evaluation(float(w), n, float(row[metric]), np.asarray(replicates)))
-            scored.append({"strength": float(w), "n": n, metric: float(row[metric]), "cell": cell.name,
-                           "run_id": cell.run_id})
+            scored.append({"strength": float(w), "n": n, **{k: row.get(k) for k in CURVE_COLUMNS if k in row},
+                           metric: float(row[metric]), "cell": cell.name, "run_id": cell.run_id})
         return found
     result = locate(evaluate, settings)
     table = pd.DataFrame(scored)
     table.attrs.update(strength=result.fit.strength, lo=result.fit.lo, hi=result.fit.hi, stopped=result.stopped,
-                       samples=result.samples, param=param, metric=metric)
+                       samples=result.samples, param=param, metric=metric, range=(lo, hi), delta=settings.delta)
     write_outputs(results_folder(out) / folder, table, result, settings)
     return table
 

@@ -11,6 +11,7 @@ from bench.models.parameterisation import from_eps
 from bench.spec.sections import GuidanceSpec, NetSpec, RunSpec, SampleSpec
 from bench.spec.errors import SpecError
 from bench.guidance import METHODS, CountedNet, GuidanceContext, GuidanceError, describe, make_guidance, method_needs
+from bench.guidance.registry import with_strength
 from bench.sampling.nfe import count_evaluations
 from bench.runner.plan import nfe_per_image
 from bench.sampling.samplers import sample
@@ -90,6 +91,19 @@ def test_strength_needs_and_labels_come_through_wrappers():
     assert (columns["strength_param"], columns["strength"], columns["scale"]) == ("scale", 3.0, 3.0)
     assert columns["method_label"] == "cosine schedule + interval + classifier guidance (cond)"
     assert method_needs(spec.method, spec.kwargs()) == {"noisy_classifier"}
+
+
+def test_a_strength_is_set_through_wrappers_and_nothing_else_changes():
+    spec = GuidanceSpec("schedule", (("shape", "cosine"), ("inner", "interval"),
+                                     ("inner_params", (("inner", "classifier"), ("inner_params", (("scale", 3.0),))))))
+    params = with_strength(spec.method, spec.kwargs(), 1.5)
+    changed = describe(GuidanceSpec(spec.method, tuple(sorted(params.items()))))
+    assert (changed["strength_param"], changed["strength"]) == ("scale", 1.5)
+    assert {k: v for k, v in changed.items() if k not in ("strength", "scale", "method_label")} == \
+        {k: v for k, v in describe(spec).items() if k not in ("strength", "scale", "method_label")}
+    assert with_strength("cfg", {"w": 0.3}, 2) == {"w": 2.0}
+    with pytest.raises(GuidanceError, match="no strength"):
+        with_strength("cond", {}, 1.0)
 
 
 # ---- reductions ---------------------------------------------------------------------------------
