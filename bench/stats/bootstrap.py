@@ -227,43 +227,64 @@ def _reference_radii(ref_feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
 @dataclass(frozen=True)
 class ManifoldMemberships:
     """Per-row k-NN manifold memberships: `inside` (sample inside the reference manifold; its mean is
-    precision), `covers` (sample ball contains reference point; recall is the fraction of reference
-    points covered by some sample), `balls` (how many k = 5 reference balls hold the sample, over k;
-    its mean is density) and `in_ball` (sample inside a reference point's k = 5 ball; coverage is
-    the fraction of reference points with some sample inside). Precision/recall use <= as
-    torch-fidelity, density/coverage < as prdc."""
+    precision), `balls` (how many k = 5 reference balls hold the sample, over k; its mean is density), and
+    two sparse (sample, reference point) relations, each a (2, pairs) index tensor: `covers` (the sample's
+    ball contains the reference point; recall is the fraction of reference points covered by some sample)
+    and `in_ball` (the sample lies in the reference point's k = 5 ball; coverage is the fraction of
+    reference points with some sample inside). Precision/recall use <= as torch-fidelity, density/coverage
+    < as prdc. Distances are computed in blocks of samples and only the pairs that relate are kept, so
+    memory grows with N + M and the pairs, not with N x M (50,000 x 50,000 float distances are 10 GB)."""
     inside: torch.Tensor
-    covers: torch.Tensor
     balls: torch.Tensor
+    covers: torch.Tensor
     in_ball: torch.Tensor
+    references: int
 
     @classmethod
-    def of(cls, feats: torch.Tensor, ref_feats: torch.Tensor) -> "ManifoldMemberships":
+    def of(cls, feats: torch.Tensor, ref_feats: torch.Tensor, rows_per_block: int = 1024) -> "ManifoldMemberships":
         ref_radii, ref_dc_radii = _reference_radii(ref_feats)
         feats, ref_feats = feats.float(), ref_feats.float()
         radii = _kth_neighbour_radii(feats, PRC_NEIGHBORHOOD)
-        dist = torch.cdist(feats, ref_feats)
-        in_ball = dist < ref_dc_radii[None, :]
-        return cls(inside=(dist <= ref_radii[None, :]).any(1), covers=dist <= radii[:, None],
-                   balls=in_ball.sum(1).double() / DC_NEIGHBORHOOD, in_ball=in_ball)
+        inside, balls, covers, in_ball = [], [], [], []
+        for start in range(0, len(feats), rows_per_block):
+            dist = torch.cdist(feats[start:start + rows_per_block], ref_feats)
+            inside.append((dist <= ref_radii[None, :]).any(1))
+            held = dist < ref_dc_radii[None, :]
+            balls.append(held.sum(1).double() / DC_NEIGHBORHOOD)
+            in_ball.append(_pairs(held, start))
+            covers.append(_pairs(dist <= radii[start:start + rows_per_block, None], start))
+        return cls(inside=torch.cat(inside), balls=torch.cat(balls), covers=torch.cat(covers, 1),
+                   in_ball=torch.cat(in_ball, 1), references=len(ref_feats))
 
     def precision(self, counts: torch.Tensor) -> np.ndarray:
         return mean_replicates(self.inside, counts)
 
     def recall(self, counts: torch.Tensor) -> np.ndarray:
-        return _fraction_reached(self.covers, counts)
+        return _fraction_reached(self.covers, self.references, counts)
 
     def density(self, counts: torch.Tensor) -> np.ndarray:
         return mean_replicates(self.balls, counts)
 
     def coverage(self, counts: torch.Tensor) -> np.ndarray:
-        return _fraction_reached(self.in_ball, counts)
+        return _fraction_reached(self.in_ball, self.references, counts)
 
 
-def _fraction_reached(reaches: torch.Tensor, counts: torch.Tensor) -> np.ndarray:
-    """Per row of counts: the fraction of reference points reached (reaches[j, i]) by some kept sample j."""
-    reached = (counts > 0).double() @ reaches.double()
-    return (reached > 0).double().mean(1).numpy()
+def _pairs(relates: torch.Tensor, first_row: int) -> torch.Tensor:
+    """(2, pairs) (sample, reference point) indices of a block's true entries, rows offset to the full sample."""
+    pairs = relates.nonzero().T
+    pairs[0] += first_row
+    return pairs
+
+
+def _fraction_reached(pairs: torch.Tensor, references: int, counts: torch.Tensor, rows_per_chunk: int = 16) -> np.ndarray:
+    """Per row of counts: the fraction of the reference points reached by some kept sample, from the
+    (sample, reference point) pairs that reach."""
+    out = []
+    for part in counts.split(rows_per_chunk):
+        hits = (part[:, pairs[0]] > 0).double()  # (rows, pairs): the pair's sample is kept
+        reached = torch.zeros(len(part), references, dtype=torch.float64).index_add_(1, pairs[1], hits)
+        out.append((reached > 0).double().mean(1))
+    return torch.cat(out).numpy()
 
 
 class KernelReplicates:

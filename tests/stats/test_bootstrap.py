@@ -5,7 +5,8 @@ import pytest
 import torch
 from scipy import linalg
 
-from bench.stats.bootstrap import FrechetReplicates, KernelReplicates, ManifoldMemberships, draw_indices, row_counts
+from bench.stats.bootstrap import (FrechetReplicates, KernelReplicates, ManifoldMemberships, draw_indices, mean_replicates,
+                                   row_counts)
 from bench.stats.intervals import interval, paired_interval
 from bench.stats.extrapolate import extrapolate, subset_sizes
 from bench.evaluation.metrics import fid_and_stats, kid, precision_recall
@@ -253,3 +254,23 @@ def test_inception_score_leave_out_keeps_torch_fidelitys_splits():
     se = jackknife_se(inception_score_leave_out(logits, leave_out_counts(1000)))
     sd = np.std([isc_features_to_metric(logits_of(100 + s))["inception_score_mean"] for s in range(100)])
     assert 0.8 < se / sd < 1.4, (se, sd)
+
+
+def test_blocked_memberships_equal_the_dense_distance_matrix_at_any_block_size():
+    """Recall and coverage from the sparse pairs, computed in blocks of 7 samples, equal those read off the
+    full N x M distance matrix, on resamples too."""
+    torch.manual_seed(3)
+    x, y = torch.randn(60, 4) + 0.2, torch.randn(90, 4)
+    counts = row_counts(draw_indices(60, 30), 60)
+    blocked = ManifoldMemberships.of(x, y, rows_per_block=7)
+    dist = torch.cdist(x, y)
+    ref_k3 = torch.cdist(y, y).kthvalue(4, dim=1).values
+    ref_k5 = torch.cdist(y, y).kthvalue(6, dim=1).values
+    own_k3 = torch.cdist(x, x).kthvalue(4, dim=1).values
+    covers, in_ball = dist <= own_k3[:, None], dist < ref_k5[None, :]
+    kept = (counts > 0).double()
+    np.testing.assert_allclose(blocked.recall(counts), ((kept @ covers.double()) > 0).double().mean(1).numpy())
+    np.testing.assert_allclose(blocked.coverage(counts), ((kept @ in_ball.double()) > 0).double().mean(1).numpy())
+    np.testing.assert_allclose(blocked.precision(counts), mean_replicates((dist <= ref_k3[None, :]).any(1), counts))
+    np.testing.assert_allclose(blocked.density(counts), mean_replicates(in_ball.sum(1).double() / 5, counts))
+    assert blocked.covers.shape == (2, int(covers.sum())) and blocked.in_ball.shape == (2, int(in_ball.sum()))
