@@ -1,7 +1,7 @@
 """Frontier records: what a best-against-best study is (bench/tuning/best_against_best.py runs one): the model
 and sampler every method runs on (`base`), the methods (by default every registered method with a strength,
 wrappers included through their inner method's, so a new method file joins), each method's search range (by
-default [0, 2 x its largest example strength]), the tuned metric, the search's first N and budget, and the
+default [0, its largest example strength], the span its examples show), the tuned metric, the search's first N and budget, and the
 optimum cells' N and sample seed, which lies beyond every tuning cell's seeds. Records load without torch, so
 the command line checks a request against them before any work."""
 from __future__ import annotations
@@ -15,6 +15,7 @@ from bench.spec.registry import Registry
 from bench.spec.sections import RunSpec
 from bench.suites.cells import Cell, with_p
 from bench.suites.methods import example_cell
+from bench.suites.flow import FLOW_BASE
 from bench.suites.paper import FASHION_BASE, MNIST_BASE, TINY_BASE
 
 
@@ -24,7 +25,7 @@ class Frontier:
     description: str
     base: RunSpec  # the model, sampler and evaluator every method runs on
     methods: tuple[str, ...] = ()  # empty: every registered method with a strength
-    ranges: tuple[tuple[str, float, float], ...] = ()  # (method, lo, hi) search ranges; others [0, 2 x largest example]
+    ranges: tuple[tuple[str, float, float], ...] = ()  # (method, lo, hi) search ranges; others [0, largest example]
     metric: str = "fid"  # tuned on (the domain evaluator's FID: 64-d features, cheap)
     n0: int = 500  # samples per point of the coarse grid
     budget: int = 20_000  # samples per method's search
@@ -59,7 +60,7 @@ class Frontier:
             if name == method:
                 return lo, hi
         top = max(strength(method, dict(e.params))[1] or 0.0 for e in METHODS[method].examples)
-        return 0.0, 2 * top
+        return 0.0, top
 
 
 def tunable(method: str) -> bool:
@@ -70,13 +71,21 @@ def tunable(method: str) -> bool:
 
 FRONTIERS: Registry[Frontier] = Registry("frontier", "frontiers", SpecError)
 
+# The digit models' ranges: the strengths where the methods suite's and the flow suite's grids put every optimum,
+# and past it (w* near a range's end is reported as such by the interval on it); delta is range / 20.
+DIGIT_RANGES = (("cfg", 0.0, 2.0), ("apg", 0.0, 2.0), ("autoguidance", 0.0, 2.0), ("cfg_zero_star", 0.0, 2.0),
+                ("cfgpp", 0.0, 1.0), ("classifier", 0.0, 4.0), ("interval", 0.0, 2.0), ("rescaled_cfg", 0.0, 2.0),
+                ("schedule", 0.0, 2.0))
+
 for frontier in (
         Frontier("methods-tiny", "CFG and CFG-Zero* tuned on the tiny model (seconds: tests, trying the tuner)",
                  with_p(TINY_BASE, 0.1), methods=("cfg", "cfg_zero_star"), n0=72, budget=1_440, final_n=144,
                  final_seed=10_000, final_inception=False),
         Frontier("methods-mnist", "every registered method tuned on the full-MNIST p_uncond = 0.2 model's evaluator FID, "
                  "then scored at its optimum (N = 2,000, Inception FID too) against tuned CFG",
-                 with_p(MNIST_BASE, 0.2), ranges=(("cfgpp", 0.0, 1.0),), grid_suite="mnist"),
+                 with_p(MNIST_BASE, 0.2), ranges=DIGIT_RANGES, grid_suite="mnist"),
         Frontier("methods-fashion", "the methods-mnist frontier on the Fashion-MNIST p_uncond = 0.2 model",
-                 with_p(FASHION_BASE, 0.2), ranges=(("cfgpp", 0.0, 1.0),), grid_suite="fashion")):
+                 with_p(FASHION_BASE, 0.2), ranges=DIGIT_RANGES, grid_suite="fashion"),
+        Frontier("methods-flow", "the methods-mnist frontier on the full-MNIST flow-matching model (flow Euler), each "
+                 "method in its paper's space", with_p(FLOW_BASE, 0.2), ranges=DIGIT_RANGES, grid_suite="flow")):
     FRONTIERS.add(frontier.name, frontier)

@@ -23,11 +23,11 @@ def test_every_method_with_a_strength_joins_wrappers_too():
 
 def test_search_ranges_come_from_the_record_or_the_examples():
     frontier = FRONTIERS["methods-mnist"]
-    assert frontier.search_range("cfgpp") == (0.0, 1.0)
-    top = max(dict(e.params)["w"] for e in METHODS["cfg"].examples)
-    assert frontier.search_range("cfg") == (0.0, 2 * top)
+    assert frontier.search_range("cfgpp") == (0.0, 1.0) and frontier.search_range("classifier") == (0.0, 4.0)
+    bare = replace(frontier, ranges=())
+    assert bare.search_range("cfg") == (0.0, max(dict(e.params)["w"] for e in METHODS["cfg"].examples))
     inner = max(dict(dict(e.params)["inner_params"])["w"] for e in METHODS["interval"].examples)
-    assert frontier.search_range("interval") == (0.0, 2 * inner)
+    assert bare.search_range("interval") == (0.0, inner)
 
 
 def test_the_optimum_cells_draw_from_seeds_no_tuning_cell_used():
