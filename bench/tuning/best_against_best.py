@@ -76,6 +76,20 @@ def run_frontier(name: str | Frontier, out: str | Path = "results", *, methods: 
     return verdicts
 
 
+def frontier_plan(frontier: Frontier, out: str | Path = "results", device: str = "cpu") -> pd.DataFrame:
+    """An upper bound on a frontier's cost before any work, one row per cell: per method, its whole search
+    budget spent at the middle of its range (a search that locates w* stops earlier) and its optimum cell,
+    priced as a suite's plan is (bench/runner/plan.py: rates from the ledgers here, else timed now)."""
+    from bench.runner.plan import plan
+    cells = []
+    for method in frontier.method_names():
+        base = frontier.tuning_base(method)
+        middle = sum(frontier.search_range(method)) / 2
+        cells += [cell_at(base, strength_of(base)[0], middle, frontier.budget, name=f"{method}_search_budget"),
+                  optimum_cell(frontier, method, base, middle)]
+    return plan(cells, device, out)
+
+
 def verdict(difference: dict | None, lower_is_better: bool = True) -> str:
     if difference is None:
         return ""

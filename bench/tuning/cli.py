@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", help="the suite whose model and sampler one method is tuned on")
     parser.add_argument("--frontier", help="tune, score and compare every method of this frontier (see --list)")
     parser.add_argument("--list", action="store_true", help="list the frontiers and exit")
+    parser.add_argument("--dry-run", action="store_true", help="with --frontier: price it (every search spending its budget) and exit")
     parser.add_argument("--method", action="append", default=[],
                         help="the method to tune (default cfg); with --frontier, only these (repeatable)")
     parser.add_argument("--metric", default="fid", help="a column every cell computes (fid, fid_inception, is_mean, ...)")
@@ -59,6 +60,15 @@ def _frontier(args: argparse.Namespace) -> int:
         raise BenchError(f"{', '.join(ignored + (['--metric'] if args.metric != 'fid' else []))} would change the frontier "
                          f"{frontier.name}'s record (bench/tuning/frontiers.py), whose stored cells its report reads; "
                          "register a frontier with those settings instead")
+    if args.dry_run:
+        from bench.infra.devices import default_device
+        from bench.runner.plan import summary
+        from bench.tuning.best_against_best import frontier_plan
+        device = args.device or default_device()
+        table = frontier_plan(frontier, args.out, device)
+        print(table.drop(columns="basis", errors="ignore").to_string(index=False, float_format="%.1f"))
+        print(summary(table, device).replace("plan:", "at most (every search spends its budget):", 1))
+        return 0
     from bench.tuning.best_against_best import run_frontier
     run_frontier(frontier, args.out, methods=args.method, device=args.device)
     print(f"wrote {args.out}/{frontier.name}/report.md, frontier.csv and figures")
