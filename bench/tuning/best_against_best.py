@@ -77,7 +77,7 @@ def run_frontier(name: str | Frontier, out: str | Path = "results", *, methods: 
 
 
 def frontier_plan(frontier: Frontier, out: str | Path = "results", device: str = "cpu") -> pd.DataFrame:
-    """An upper bound on a frontier's cost before any work, one row per cell: per method, its whole search
+    """The most a frontier costs, priced before any work, one row per cell: per method, its whole search
     budget spent at the middle of its range (a search that locates w* stops earlier) and its optimum cell,
     priced as a suite's plan is (bench/runner/plan.py: rates from the ledgers here, else timed now)."""
     from bench.runner.plan import plan
