@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.frontier:
             return _frontier(args)
+        if len(args.method) > 1:
+            raise BenchError(f"--suite tunes one method, got {len(args.method)} (--method {' --method '.join(args.method)}); "
+                             "tune several on one model with a frontier (--frontier, --list)")
         from bench.tuning.cells import tune
         method = (args.method or ["cfg"])[0]
         table = tune(args.suite, method, args.metric, lo=args.lo or 0.0, hi=args.hi, delta=args.delta, n0=args.n0,
