@@ -67,10 +67,10 @@ def run_frontier(name: str | Frontier, out: str | Path = "results", *, methods: 
               say=(lambda *a, **k: None) if quiet else None)
     folder = results_folder(out) / name
     ids = {cell.run_id: method for method, cell in optima.items()}
-    finals = suite_table(folder)
-    finals = finals[finals.run_id.isin(ids)].assign(tuned_method=lambda t: t.run_id.map(ids))
+    stored = suite_table(folder)  # every optimum cell stored (table.csv), of which the current ones are compared
+    finals = stored[stored.run_id.isin(ids)].assign(tuned_method=lambda t: t.run_id.map(ids))
     verdicts = verdict_table(frontier, finals, tuned)
-    write_table(finals, folder / "table.csv")
+    write_table(stored, folder / "table.csv")
     atomic_write_bytes(folder / "frontier.csv", verdicts.to_csv(index=False).encode())
     write_report(frontier, folder, verdicts, matched_is(frontier, tuned), grid_check(frontier, tuned, out), tuned)
     return verdicts
