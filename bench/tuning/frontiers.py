@@ -37,9 +37,10 @@ class Frontier:
 
     def __post_init__(self):
         check_plain_name(self.name, "frontier")
-        if self.final_seed < self.budget:
-            raise ValueError(f"frontier {self.name}: final_seed={self.final_seed} must be >= the budget {self.budget}, "
-                             "so the optimum cells' samples are not the tuning cells'")
+        last_tuning_seed = self.base.sample.seed + self.budget  # sample i of a cell uses seed + i, and N <= budget
+        if self.final_seed < last_tuning_seed:
+            raise ValueError(f"frontier {self.name}: final_seed={self.final_seed} must be >= sample.seed + budget = "
+                             f"{last_tuning_seed}, so the optimum cells' samples are not the tuning cells'")
 
     def method_names(self) -> list[str]:
         names = list(self.methods) or [m.name for m in METHODS.values() if tunable(m.name)]

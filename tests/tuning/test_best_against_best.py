@@ -34,6 +34,9 @@ def test_the_optimum_cells_draw_from_seeds_no_tuning_cell_used():
     frontier = FRONTIERS["methods-mnist"]
     with pytest.raises(ValueError, match="final_seed"):
         replace(frontier, final_seed=frontier.budget - 1)
+    shifted = replace(frontier.base, sample=replace(frontier.base.sample, seed=frontier.final_seed))
+    with pytest.raises(ValueError, match="sample.seed \\+ budget"):
+        replace(frontier, base=shifted)  # tuning seeds start at the base's seed, not at 0
     base = frontier.tuning_base("autoguidance")
     assert base.spec.guide.steps == 300 and base.spec.guide.channels == 8  # the example's spec changes
     cell = optimum_cell(frontier, "autoguidance", base, 1.25)
