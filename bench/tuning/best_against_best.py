@@ -187,6 +187,11 @@ def grid_check(frontier: Frontier, tuned: dict[str, pd.DataFrame], out: str | Pa
             f"**{'agrees' if inside else 'disagrees'}**."]
 
 
+def compared_count(verdicts: pd.DataFrame) -> int:
+    """How many paired comparisons with tuned CFG the verdict table holds, over every compared metric."""
+    return sum(int(verdicts[f"{metric}_verdict"].ne("").sum()) for metric, _ in COMPARED) if len(verdicts) else 0
+
+
 def write_report(frontier: Frontier, folder: Path, verdicts: pd.DataFrame, matched: pd.DataFrame,
                  grid_lines: list[str], tuned: dict[str, pd.DataFrame]) -> None:
     from bench.tuning.best_plot import plot_differences
@@ -211,6 +216,11 @@ def write_report(frontier: Frontier, folder: Path, verdicts: pd.DataFrame, match
              "## Verdicts: each method's optimum against tuned CFG's", "",
              "; ".join(f"{words}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()) if k) for words, c in counts.items()
                        if any(c)) or "No method but the reference has been run yet.",
+             *([f"Each verdict is a 5% test on its own. This table makes {n} such comparison{'s' if n != 1 else ''}: if no "
+                f"method differed from tuned CFG, the expected number of verdicts reading better or worse by chance would "
+                f"be {0.05 * n:.2g}, so a verdict whose interval ends near 0 is worth confirming on fresh seeds (another "
+                "`final_seed`)."]
+               if (n := compared_count(verdicts)) else []),
              *([f"Not run yet: {', '.join(missing)} (`python -m bench.tune --frontier {frontier.name}` runs them; finished "
                 "cells are kept)."] if (missing := [m for m in frontier.method_names() if m not in tuned]) else []),
              "", shown.to_markdown(index=False, floatfmt=".3f"), ""]

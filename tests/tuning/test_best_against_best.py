@@ -10,7 +10,7 @@ import pytest
 
 from bench.guidance import METHODS
 from bench.guidance.registry import strength
-from bench.tuning.best_against_best import grid_check, optimum_cell, run_frontier, verdict
+from bench.tuning.best_against_best import compared_count, grid_check, optimum_cell, run_frontier, verdict
 from bench.tuning.frontiers import FRONTIERS
 
 
@@ -52,6 +52,13 @@ def test_the_optimum_cells_draw_from_seeds_no_tuning_cell_used():
 def test_a_verdict_needs_an_interval_that_excludes_zero(lo, hi, lower_is_better, expected):
     assert verdict({"difference": (lo + hi) / 2, "lo": lo, "hi": hi}, lower_is_better) == expected
     assert verdict(None) == ""
+
+
+def test_the_report_counts_only_the_comparisons_that_were_made():
+    table = pd.DataFrame({"method": ["cfg", "apg", "cfgpp"], "fid_verdict": ["", "better", "not resolved"],
+                          "fid_inception_verdict": ["", "", "worse"]})
+    assert compared_count(table) == 3
+    assert compared_count(table.iloc[:1]) == 0 and compared_count(table.iloc[:0]) == 0
 
 
 def test_tuned_cfg_is_checked_against_the_stored_grid(tmp_path):
@@ -96,6 +103,7 @@ def test_a_frontier_on_the_tiny_model_writes_its_verdicts_and_a_rerun_computes_n
     folder = tmp_path / "methods-tiny"
     report = (folder / "report.md").read_text()
     assert "## Verdicts: each method's optimum against tuned CFG's" in report and "## FID at matched IS" in report
+    assert "This table makes 1 such comparison:" in report  # cfg_zero_star's evaluator FID; no Inception here
     assert (folder / "figures" / "differences_from_cfg.png").exists()
     specs = [json.loads(p.read_text()) for p in folder.glob("runs/*/spec.json")]
     assert {s["sample"]["seed"] for s in specs} == {frontier.final_seed}
