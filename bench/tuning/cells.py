@@ -107,13 +107,13 @@ def write_outputs(folder: Path, table: pd.DataFrame, result: Result, settings: S
     record = {"settings": settings.__dict__, "stopped": result.stopped, "samples": result.samples,
               "strength": result.fit.strength, "interval": [result.fit.lo, result.fit.hi],
               "path": [{"n": f.n, "strength": f.strength, "lo": f.lo, "hi": f.hi, "resolved": f.resolved,
-                        "window": list(f.window)} for f in result.path]}
+                        "brackets": f.brackets, "shift": f.shift, "window": list(f.window)} for f in result.path]}
     atomic_write_bytes(folder / "tune.json", json.dumps(record, indent=1).encode())
     plot(folder / "tune.png", table, result)
 
 
 def plot(path: Path, table: pd.DataFrame, result: Result) -> None:
-    """The metric against strength at each N, the last fit's quadratic and the interval on w*."""
+    """The metric against strength at each N, the last fit's polynomial and the interval on w*."""
     from bench.report.plots import plt, save_figure
     metric = table.attrs["metric"]
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -125,7 +125,8 @@ def plot(path: Path, table: pd.DataFrame, result: Result) -> None:
     ys = last.set_index("strength").reindex(xs)[metric].values
     if len(xs) >= 3 and np.isfinite(ys).all():
         grid = np.linspace(xs.min(), xs.max(), 100)
-        ax.plot(grid, np.polyval(np.polyfit(xs, ys, 2), grid), "k--", lw=1, label="last fit")
+        degree = 3 if len(xs) >= 5 else 2  # as bench.tuning.search fits
+        ax.plot(grid, np.polyval(np.polyfit(xs, ys, degree), grid), "k--", lw=1, label="last fit")
     ax.axvspan(result.fit.lo, result.fit.hi, color="tab:red", alpha=0.15, label="95% interval on w*")
     ax.axvline(result.fit.strength, color="tab:red", lw=1)
     ax.set(xlabel=f"strength ({table.attrs['param']})", ylabel=metric,

@@ -1,19 +1,32 @@
 """Locating the strength that minimises a metric with the fewest samples, every comparison paired.
 
-The method (a sequential response-surface search; Box & Wilson 1951, with the argmin's interval by the
-bootstrap of a fitted statistic, Efron & Tibshirani 1993, ch. 13):
+The method (a sequential response-surface search, Box & Wilson 1951, in a span that must bracket the minimum
+and on which the fit must not hang on its window; the argmin's interval by the bootstrap of a fitted
+statistic, Efron & Tibshirani 1993, ch. 13):
   1. a coarse grid of `coarse` strengths over [lo, hi] at N0 samples each;
-  2. fit a quadratic to the metric on the best point and its `window // 2` neighbours each side, and
-     refit it on every bootstrap draw. Points scored at one N share their sample seeds and their
-     bootstrap draws, so draw b's values at all strengths move together: the common noise cancels in
-     the fit, and the draws' argmins are a paired bootstrap of w* (its 2.5% / 97.5% quantiles are the
-     interval on the argmin itself);
-  3. stop when that interval is narrower than delta (then w*, and the argmin where the interval covers
-     it, lie within delta of each other), or when the budget ends;
-  4. else, if the fit is resolved (a positive curvature in at least `level` of the draws) and the last
+  2. fit a cubic (a quadratic on fewer than 5 points) to the metric on the points of the current span (at
+     first, the best point and its `window // 2` neighbours each side), take its local minimum, and refit it
+     on every bootstrap draw. The cubic carries the next Taylor term of a smooth minimum, the asymmetry
+     that biases a quadratic's vertex (a metric against guidance strength rises steeply on one side of its
+     minimum and slowly on the other). Points scored at one N share their sample seeds and their bootstrap
+     draws, so draw b's values at all strengths move together: the common noise cancels in the fit, and
+     the draws' minima are a paired bootstrap of w*;
+  3. the interval on the argmin is those draws' 2.5% / 97.5% quantiles, widened to hold the minima of the
+     fits without the span's leftmost and without its rightmost point: where the minimum moves with the
+     window, the interval says so;
+  4. the fit is trusted only where it
+     - brackets the minimum: its minimum lies inside the span, or past a range end the span reaches. Else
+       the minimum lies beyond the span, and the span moves to the edge it lies past (same width, same N);
+     - does not hang on its window: the two end-dropped minima agree within delta / 4, or their paired
+       difference's interval holds 0. Else the curve is not yet polynomial on this span (a kink, a wall),
+       and the span is halved around the best point (same N), down to 2 delta;
+  5. stop when a trusted fit's interval is narrower than delta (then w*, and the argmin where the interval
+     covers it, lie within delta of each other), or when the budget ends;
+  6. else, if the fit is resolved (a local minimum in at least `level` of the draws) and the last
      refinement narrowed the interval, put `coarse` new strengths across twice the interval (never
      narrower than a quarter of the range, so the curvature stays measurable) and fit on them; if not
      (the noise, not the spacing, limits the fit at this N), score the fit's strengths at GROWTH x N.
+     A step at the same N that would score no new strength grows N instead, so every step spends samples.
 A fitted curve beats golden-section here because every evaluation is noisy: golden-section compares
 two points at a time and can be misled by one noisy pair, while the fit pools the window, and its
 bootstrap says when the noise, not the curve, decides.
@@ -28,7 +41,7 @@ import numpy as np
 
 SHRINK = 0.75  # a refinement at the same N must narrow the interval by this factor, else N grows
 GROWTH = 4  # N's factor: the final N's cost dominates the geometric sum of the smaller ones
-MIN_SPAN = 8  # the fit's span never narrows below the range / 4 (half-width range / 8): its curvature stays visible
+MIN_SPAN = 8  # the refinement's span never narrows below the range / 4 (half-width range / 8): its curvature stays visible
 
 
 @dataclass(frozen=True)
@@ -70,9 +83,13 @@ class Fit:
     strength: float  # the fitted argmin
     lo: float
     hi: float
-    resolved: bool
+    resolved: bool  # a local minimum in at least `level` of the draws
     window: tuple[float, ...]
     n: int
+    brackets: bool = True  # the fit's minimum (the lowest point, where none) lies inside the window, or past a range end
+    shift: float = 0.0  # the minimum without the leftmost point minus without the rightmost (0: too few points)
+    shifts: bool = False  # that shift exceeds delta / 4 and its paired interval excludes 0
+    best: float = np.nan  # the window's lowest point
 
 
 @dataclass
@@ -84,24 +101,36 @@ class Result:
     path: list[Fit] = field(default_factory=list)
 
 
-def _argmins(xs: np.ndarray, ys: np.ndarray, bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Argmin of the least-squares quadratic through (xs, ys[b]) for every row b (clipped to `bounds`;
-    the row's best point where its curvature is not positive), and each row's curvature."""
+def _polynomial(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares cubic (a quadratic on fewer than 5 points) through (xs, ys[b]) for every row b: each row's
+    local minimum, NaN where it has none, and its curvature there (p'' / 2 in the scaled coordinate; -1: none).
+    The local minimum of p(u) = c3 u^3 + c2 u^2 + c1 u + c0 is the root of p' with p'' > 0,
+    u = -c1 / (c2 + sqrt(c2^2 - 3 c3 c1)), which is the quadratic's -c1 / (2 c2) at c3 = 0."""
     centre, scale = xs.mean(), np.ptp(xs) or 1.0
     u = (xs - centre) / scale
-    design = np.stack([u ** 2, u, np.ones_like(u)], axis=1)
-    coef = np.linalg.lstsq(design, ys.T, rcond=None)[0]  # (3, B)
-    a, b = coef[0], coef[1]
+    cubic = len(xs) >= 5
+    design = np.stack(([u ** 3] if cubic else []) + [u ** 2, u, np.ones_like(u)], axis=1)
+    coef = np.linalg.lstsq(design, ys.T, rcond=None)[0]
+    c3 = coef[0] if cubic else np.zeros(coef.shape[1])
+    c2, c1 = coef[-3], coef[-2]
     with np.errstate(divide="ignore", invalid="ignore"):
-        vertex = np.where(a > 0, centre + scale * (-b / (2 * a)), np.nan)
-    best = xs[np.argmin(ys, axis=1)]
-    return np.where(np.isfinite(vertex), np.clip(vertex, *bounds), best), a
+        root = np.sqrt(c2 ** 2 - 3 * c3 * c1)  # p''(u) = 2 root at the minimum
+        denominator = c2 + root
+        ok = np.isfinite(root) & (root > 0) & (denominator != 0)
+        vertex = np.where(ok, centre + scale * (-c1 / denominator), np.nan)
+    return vertex, np.where(ok, root, -1.0)
+
+
+def _argmins(xs: np.ndarray, ys: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    """Each row's fitted minimum clipped to `bounds`; the row's lowest point where the fit has no minimum."""
+    vertex, _ = _polynomial(xs, ys)
+    return np.where(np.isfinite(vertex), np.clip(vertex, *bounds), xs[np.argmin(ys, axis=1)])
 
 
 def fit_argmin(evaluations: Sequence[Evaluation], settings: Settings, around: tuple[float, float] | None = None) -> Fit:
-    """The quadratic fit at one N, with its paired bootstrap interval: on the evaluations inside `around`
-    (the span the last refinement covered) when it holds at least `window` of them, else on the best
-    evaluation and its `window // 2` neighbours each side."""
+    """The polynomial fit at one N, with its paired bootstrap interval: on the evaluations inside `around`
+    (the current span) when it holds at least `window` of them, else on the best evaluation and its
+    `window // 2` neighbours each side."""
     points = sorted(evaluations, key=lambda e: e.strength)
     sign = -1.0 if settings.maximise else 1.0
     values = sign * np.array([e.value for e in points])
@@ -113,14 +142,33 @@ def fit_argmin(evaluations: Sequence[Evaluation], settings: Settings, around: tu
         start = max(0, min(best - settings.window // 2, len(points) - settings.window))
         chosen = points[start:start + settings.window]
     xs = np.array([e.strength for e in chosen])
+    ys = sign * np.array([e.value for e in chosen])
+    draws_ys = sign * np.stack([e.replicates for e in chosen], axis=1)
     bounds = (settings.lo, settings.hi)
-    point, _ = _argmins(xs, sign * np.array([[e.value for e in chosen]]), bounds)
-    draws, curvature = _argmins(xs, sign * np.stack([e.replicates for e in chosen], axis=1), bounds)
+    vertex = _polynomial(xs, ys[None])[0][0]
+    draws, curvature = _argmins(xs, draws_ys, bounds), _polynomial(xs, draws_ys)[1]
+    lowest = xs[int(np.argmin(ys))]
+    point = float(np.clip(vertex, *bounds)) if np.isfinite(vertex) else float(lowest)
     tail = (1 - settings.level) / 2
     lo, hi = np.quantile(draws, [tail, 1 - tail])
-    lo, hi = min(lo, point[0]), max(hi, point[0])
+    lo, hi = min(lo, point), max(hi, point)
+    shift, shifts = 0.0, False
+    if len(xs) >= 4:  # refit without each end: the minimum's dependence on the window
+        all_ys = np.vstack([ys[None], draws_ys])
+        left, right = _argmins(xs[1:], all_ys[:, 1:], bounds), _argmins(xs[:-1], all_ys[:, :-1], bounds)
+        moved = left - right
+        shift, low, high = moved[0], *np.quantile(moved[1:], [tail, 1 - tail])
+        shifts = bool(abs(shift) > settings.delta / 4 and (low > 0 or high < 0))
+        lo, hi = min(lo, left[0], right[0]), max(hi, left[0], right[0])
+    room = (xs.min() > settings.lo + 1e-12, xs.max() < settings.hi - 1e-12)  # strengths beyond each end
+    if np.isfinite(vertex):  # the pooled fit says on which side the minimum lies
+        beyond = (room[0] and vertex < xs.min(), room[1] and vertex > xs.max())
+    else:  # no local minimum: the lowest point does
+        beyond = (room[0] and lowest == xs.min(), room[1] and lowest == xs.max())
+    brackets = not any(beyond)
     resolved = bool(np.mean(curvature > 0) >= settings.level)
-    return Fit(float(point[0]), float(lo), float(hi), resolved, tuple(xs), chosen[0].n)
+    return Fit(point, float(lo), float(hi), resolved, tuple(xs), chosen[0].n, brackets, float(shift), shifts,
+               float(lowest))
 
 
 def locate(evaluate: Evaluate, settings: Settings) -> Result:
@@ -129,24 +177,38 @@ def locate(evaluate: Evaluate, settings: Settings) -> Result:
     n, points, used, path = settings.n0, list(np.linspace(settings.lo, settings.hi, settings.coarse)), 0, []
     around, last_width = None, np.inf
     while True:
-        new = [w for w in dict.fromkeys(round(float(w), 12) for w in points) if (w, n) not in done]
+        new = [w for w in dict.fromkeys(round(float(w), 9) for w in points) if (w, n) not in done]
         if used + len(new) * n > settings.budget:
             return Result(path[-1], "budget", used, list(done.values()), path) if path else _no_budget(settings)
         for evaluation in evaluate(new, n):
-            done[(round(evaluation.strength, 12), n)] = evaluation
+            done[(round(evaluation.strength, 9), n)] = evaluation
         used += len(new) * n
         fit = fit_argmin([e for (_, m), e in done.items() if m == n], settings, around)
         path.append(fit)
-        width = fit.hi - fit.lo
-        if width <= settings.delta:  # w* and the argmin (where the interval covers it) are then within delta
+        width, span = fit.hi - fit.lo, max(fit.window) - min(fit.window)
+        hangs = fit.shifts and span > 2 * settings.delta + 1e-12
+        if fit.brackets and not hangs and width <= settings.delta:
             return Result(fit, "located", used, list(done.values()), path)
-        if fit.resolved and width < SHRINK * last_width:  # refine around w* at this N
-            half = max(2 * width, (settings.hi - settings.lo) / MIN_SPAN)
-            around = (max(settings.lo, fit.strength - half), min(settings.hi, fit.strength + half))
-            points, last_width = list(np.linspace(*around, settings.coarse)), width
-        else:  # no longer narrowing at this N: the fit's strengths at GROWTH times the samples
+        if not fit.brackets:  # the minimum lies beyond the span: move the span to the edge it lies past
+            edge = min(fit.window) if fit.strength <= min(fit.window) else max(fit.window)
+            around = _span(edge, span / 2, settings)
+        elif hangs:  # the minimum moves with the window (an asymmetric curve): halve the span around the best point
+            around = _span(fit.best, max(span / 4, settings.delta), settings)
+        elif fit.resolved and width < SHRINK * last_width:  # refine around w* at this N
+            around = _span(fit.strength, max(2 * width, (settings.hi - settings.lo) / MIN_SPAN), settings)
+            last_width = width
+        else:
+            around = None
+        points = list(np.linspace(*around, settings.coarse)) if around else []
+        if not any((round(float(w), 9), n) not in done for w in points):  # nothing new at this N: grow it
             n, points, last_width = GROWTH * n, list(fit.window), np.inf
             around = (min(fit.window), max(fit.window))
+
+
+def _span(centre: float, half: float, settings: Settings) -> tuple[float, float]:
+    """[centre - half, centre + half], moved inside the range (and cut to it where wider)."""
+    lo = min(max(settings.lo, centre - half), max(settings.lo, settings.hi - 2 * half))
+    return lo, min(settings.hi, lo + 2 * half)
 
 
 def _no_budget(settings: Settings) -> Result:
