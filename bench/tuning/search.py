@@ -199,16 +199,27 @@ def locate(evaluate: Evaluate, settings: Settings) -> Result:
             last_width = width
         else:
             around = None
-        points = list(np.linspace(*around, settings.coarse)) if around else []
+        points = _spread(around, [w for (w, m) in done if m == n], settings.coarse) if around else []
         if not any((round(float(w), 9), n) not in done for w in points):  # nothing new at this N: grow it
             n, points, last_width = GROWTH * n, list(fit.window), np.inf
             around = (min(fit.window), max(fit.window))
 
 
 def _span(centre: float, half: float, settings: Settings) -> tuple[float, float]:
-    """[centre - half, centre + half], moved inside the range (and cut to it where wider)."""
-    lo = min(max(settings.lo, centre - half), max(settings.lo, settings.hi - 2 * half))
-    return lo, min(settings.hi, lo + 2 * half)
+    """[centre - half, centre + half], cut to the range."""
+    return max(settings.lo, centre - half), min(settings.hi, centre + half)
+
+
+def _spread(around: tuple[float, float], scored: Sequence[float], count: int) -> list[float]:
+    """`count` strengths evenly across `around`, each moved onto a strength already scored at this N where one
+    lies within a quarter of their spacing (a point that close adds samples, not information)."""
+    points = np.linspace(*around, count)
+    near = np.asarray(scored, dtype=float)
+    if not len(near):
+        return list(points)
+    tolerance = (around[1] - around[0]) / (count - 1) / 4
+    nearest = near[np.abs(near[None] - points[:, None]).argmin(axis=1)]
+    return list(np.where(np.abs(nearest - points) <= tolerance, nearest, points))
 
 
 def _no_budget(settings: Settings) -> Result:
