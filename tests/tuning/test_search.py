@@ -3,7 +3,7 @@ within delta in at least 95% of 200 runs, with at most 40% of the samples of a g
 import numpy as np
 import pytest
 
-from bench.tuning.search import Evaluation, Settings, fit_argmin, locate
+from bench.tuning.search import Evaluation, Settings, _spread, fit_argmin, locate
 
 DRAWS = 200
 
@@ -111,3 +111,9 @@ def test_bad_settings_are_refused():
         Settings(lo=2, hi=1, delta=0.1, n0=10, budget=100)
     with pytest.raises(ValueError, match="cannot pay for the coarse grid"):
         locate(synthetic(1.0, 0), Settings(lo=0, hi=4, delta=0.1, n0=100, budget=300))
+
+
+def test_a_refinement_reuses_a_scored_strength_that_lies_within_a_quarter_spacing():
+    points = _spread((0.0, 1.968), [0.0, 0.5, 1.0, 1.5, 2.0], 5)
+    assert points == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0])  # 0.492, 0.984, 1.476, 1.968 were near-copies
+    assert _spread((0.0, 1.0), [], 3) == pytest.approx([0.0, 0.5, 1.0])
