@@ -206,9 +206,10 @@ def write_report(frontier: Frontier, folder: Path, verdicts: pd.DataFrame, match
              f"{frontier.description[:1].upper()}{frontier.description[1:]}. Model: {b.data.name}{f' {b.data.size}×{b.data.size}' if b.data.size else ''}, p_uncond = {b.train.p_uncond:g}, "
              f"{b.sample.sampler} T = {b.sample.steps}.", "",
              f"Each method's strength was tuned on `{frontier.metric}` (bench/tuning/search.py: a coarse grid of "
-             f"N = {frontier.n0:,} per point, quadratic fits refined around w* and N ×4 where the fit stops narrowing, "
-             f"until the 95% bootstrap interval on the argmin is narrower than range / 20 or {frontier.budget:,} samples are "
-             f"spent). The optimum was then scored on fresh samples (N = {frontier.final_n:,} from seed "
+             f"N = {frontier.n0:,} per point, cubic fits in a span that must bracket the minimum and not move it, "
+             f"refined around w* and N ×4 where the fit stops narrowing, until the 95% bootstrap interval on the argmin "
+             f"is narrower than range / 20 or {frontier.budget:,} samples are spent; its calibration on synthetic curves "
+             f"is results/tuning/report.md). The optimum was then scored on fresh samples (N = {frontier.final_n:,} from seed "
              f"{frontier.final_seed:,}, beyond every tuning seed, so w* was not picked on the samples it is judged on), "
              f"{'with the Inception FID too' if frontier.final_inception else 'on the tuned metric only'}. Differences are each optimum minus tuned CFG's on the same seeds, with the "
              "paired 95% bootstrap interval; **better** / **worse** where it excludes 0 (an approximate test at this N), "
