@@ -121,10 +121,11 @@ def _polynomial(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return vertex, np.where(ok, root, -1.0)
 
 
-def _argmins(xs: np.ndarray, ys: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
-    """Each row's fitted minimum clipped to `bounds`; the row's lowest point where the fit has no minimum."""
-    vertex, _ = _polynomial(xs, ys)
-    return np.where(np.isfinite(vertex), np.clip(vertex, *bounds), xs[np.argmin(ys, axis=1)])
+def _argmins(xs: np.ndarray, ys: np.ndarray, bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's fitted minimum clipped to `bounds` (the row's lowest point where the fit has none), and the
+    fit's curvature there."""
+    vertex, curvature = _polynomial(xs, ys)
+    return np.where(np.isfinite(vertex), np.clip(vertex, *bounds), xs[np.argmin(ys, axis=1)]), curvature
 
 
 def fit_argmin(evaluations: Sequence[Evaluation], settings: Settings, around: tuple[float, float] | None = None) -> Fit:
@@ -146,7 +147,7 @@ def fit_argmin(evaluations: Sequence[Evaluation], settings: Settings, around: tu
     draws_ys = sign * np.stack([e.replicates for e in chosen], axis=1)
     bounds = (settings.lo, settings.hi)
     vertex = _polynomial(xs, ys[None])[0][0]
-    draws, curvature = _argmins(xs, draws_ys, bounds), _polynomial(xs, draws_ys)[1]
+    draws, curvature = _argmins(xs, draws_ys, bounds)
     lowest = xs[int(np.argmin(ys))]
     point = float(np.clip(vertex, *bounds)) if np.isfinite(vertex) else float(lowest)
     tail = (1 - settings.level) / 2
@@ -155,7 +156,7 @@ def fit_argmin(evaluations: Sequence[Evaluation], settings: Settings, around: tu
     shift, shifts = 0.0, False
     if len(xs) >= 4:  # refit without each end: the minimum's dependence on the window
         all_ys = np.vstack([ys[None], draws_ys])
-        left, right = _argmins(xs[1:], all_ys[:, 1:], bounds), _argmins(xs[:-1], all_ys[:, :-1], bounds)
+        left, right = _argmins(xs[1:], all_ys[:, 1:], bounds)[0], _argmins(xs[:-1], all_ys[:, :-1], bounds)[0]
         moved = left - right
         shift, low, high = moved[0], *np.quantile(moved[1:], [tail, 1 - tail])
         shifts = bool(abs(shift) > settings.delta / 4 and (low > 0 or high < 0))
