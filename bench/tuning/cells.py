@@ -22,7 +22,7 @@ from bench.infra.store import atomic_write_bytes, read_replicates, results_folde
 from bench.runner.suite import run_cells
 from bench.spec.errors import SpecError
 from bench.suites.cells import Cell, select_cells
-from bench.tuning.search import Evaluation, Result, Settings, locate
+from bench.tuning.search import Evaluation, Result, Settings, fit_degree, locate
 
 HIGHER_IS_BETTER = ("is_mean", "precision", "recall", "density", "coverage", "class_accuracy")
 CURVE_COLUMNS = ("fid", "is_mean", "class_accuracy")  # kept beside the tuned metric: a method's FID-IS curve
@@ -125,8 +125,7 @@ def plot(path: Path, table: pd.DataFrame, result: Result) -> None:
     ys = last.set_index("strength").reindex(xs)[metric].values
     if len(xs) >= 3 and np.isfinite(ys).all():
         grid = np.linspace(xs.min(), xs.max(), 100)
-        degree = 3 if len(xs) >= 5 else 2  # as bench.tuning.search fits
-        ax.plot(grid, np.polyval(np.polyfit(xs, ys, degree), grid), "k--", lw=1, label="last fit")
+        ax.plot(grid, np.polyval(np.polyfit(xs, ys, fit_degree(len(xs))), grid), "k--", lw=1, label="last fit")
     ax.axvspan(result.fit.lo, result.fit.hi, color="tab:red", alpha=0.15, label="95% interval on w*")
     ax.axvline(result.fit.strength, color="tab:red", lw=1)
     ax.set(xlabel=f"strength ({table.attrs['param']})", ylabel=metric,

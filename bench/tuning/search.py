@@ -16,7 +16,8 @@ statistic, Efron & Tibshirani 1993, ch. 13):
      window, the interval says so;
   4. the fit is trusted only where it
      - brackets the minimum: its minimum lies inside the span, or past a range end the span reaches. Else
-       the minimum lies beyond the span, and the span moves to the edge it lies past (same width, same N);
+       the minimum lies beyond the span, and the span is centred on the edge it lies past (same width, cut
+       to the range; same N);
      - does not hang on its window: the two end-dropped minima agree within delta / 4, or their paired
        difference's interval holds 0. Else the curve is not yet polynomial on this span (a kink, a wall),
        and the span is halved around the best point (same N), down to 2 delta;
@@ -24,7 +25,8 @@ statistic, Efron & Tibshirani 1993, ch. 13):
      covers it, lie within delta of each other), or when the budget ends;
   6. else, if the fit is resolved (a local minimum in at least `level` of the draws) and the last
      refinement narrowed the interval, put `coarse` new strengths across twice the interval (never
-     narrower than a quarter of the range, so the curvature stays measurable) and fit on them; if not
+     narrower than a quarter of the range, so the curvature stays measurable; a strength within a quarter
+     spacing of one scored at this N is reused) and fit on them; if not
      (the noise, not the spacing, limits the fit at this N), score the fit's strengths at GROWTH x N.
      A step at the same N that would score no new strength grows N instead, so every step spends samples.
 A fitted curve beats golden-section here because every evaluation is noisy: golden-section compares
@@ -101,6 +103,11 @@ class Result:
     path: list[Fit] = field(default_factory=list)
 
 
+def fit_degree(points: int) -> int:
+    """The fitted polynomial's degree on `points` strengths: a cubic on 5 or more, else a quadratic."""
+    return 3 if points >= 5 else 2
+
+
 def _polynomial(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares cubic (a quadratic on fewer than 5 points) through (xs, ys[b]) for every row b: each row's
     local minimum, NaN where it has none, and its curvature there (p'' / 2 in the scaled coordinate; -1: none).
@@ -108,7 +115,7 @@ def _polynomial(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     u = -c1 / (c2 + sqrt(c2^2 - 3 c3 c1)), which is the quadratic's -c1 / (2 c2) at c3 = 0."""
     centre, scale = xs.mean(), np.ptp(xs) or 1.0
     u = (xs - centre) / scale
-    cubic = len(xs) >= 5
+    cubic = fit_degree(len(xs)) == 3
     design = np.stack(([u ** 3] if cubic else []) + [u ** 2, u, np.ones_like(u)], axis=1)
     coef = np.linalg.lstsq(design, ys.T, rcond=None)[0]
     c3 = coef[0] if cubic else np.zeros(coef.shape[1])

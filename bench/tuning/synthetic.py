@@ -83,10 +83,10 @@ SHAPES = {shape.name: shape for shape in (
 )}
 
 
-def calibrate(shape: Shape, runs: int, first_seed: int = 0, sigma: float | None = None) -> dict:
-    """The search on `runs` curves of `shape` (run r draws its curve from seed first_seed + r)."""
+def calibrate(shape: Shape, runs: int, sigma: float | None = None) -> dict:
+    """The search on `runs` curves of `shape` (run r draws its curve and its noise from seed r)."""
     settings, rows = shape.settings, []
-    for run in range(first_seed, first_seed + runs):
+    for run in range(runs):
         parameter, w_star = shape.draw(run)
         result = locate(response(lambda w: shape.curve(w, parameter), run, sigma or shape.sigma), settings)
         fit, delta = result.fit, settings.delta
