@@ -24,13 +24,14 @@ import numpy as np
 import pandas as pd
 
 from bench.infra.store import atomic_write_bytes, notes_section, results_folder
-from bench.report.table import suite_table, write_table
+from bench.report.table import model_prediction, suite_table, write_table
 from bench.runner.suite import run_cells
 from bench.stats.envelope import envelope_at
 from bench.stats.paired import CellReplicates
 from bench.suites.cells import Cell, with_inception
 from bench.tuning.frontiers import FRONTIERS, Frontier
 from bench.tuning.cells import cell_at, strength_of, tune_cell
+from bench.tuning.search import LOCATED_MARGIN
 
 COMPARED = (("fid", "FID"), ("fid_inception", "Inception FID"))  # (column, name) of the distances compared
 MATCHED_IS_QUANTILES = (0.25, 0.5, 0.75)
@@ -167,14 +168,19 @@ def matched_is(frontier: Frontier, tuned: dict[str, pd.DataFrame]) -> pd.DataFra
 
 def grid_check(frontier: Frontier, tuned: dict[str, pd.DataFrame], out: str | Path) -> list[str]:
     """Whether tuned CFG's interval on w* holds the minimum of the stored CFG grid of `grid_suite` on the same
-    model, sampler and sample seed (same N or not: the argmin of E[FID_N] moves little with N)."""
+    model (p_uncond, prediction, dataset), sampler (name, time grid, steps) and sample seed (same N or not: the argmin of E[FID_N] moves little with N)."""
     table_path = results_folder(out) / frontier.grid_suite / "table.csv" if frontier.grid_suite else None
     if table_path is None or not table_path.exists() or frontier.reference not in tuned:
         return []
     grid = pd.read_csv(table_path)
     b = frontier.base
-    grid = grid[(grid.method == frontier.reference) & (grid.p_uncond == b.train.p_uncond) & (grid.steps == b.sample.steps)
-                & (grid.seed == b.sample.seed) & grid[frontier.metric].notna()]
+    same = (grid.method == frontier.reference) & (grid.p_uncond == b.train.p_uncond) & (grid.steps == b.sample.steps) \
+        & (grid.seed == b.sample.seed) & grid[frontier.metric].notna()
+    setup = {"prediction": model_prediction(b), "sampler": b.sample.sampler, "time_grid": b.sample.grid, "dataset": b.data.name}
+    for column, value in setup.items():  # a table may hold several models and samplers (the flow suite: eps and flow)
+        if column in grid:
+            same &= grid[column] == value
+    grid = grid[same]
     if grid.empty:
         return []
     best = grid.loc[grid[frontier.metric].idxmin()]
@@ -208,8 +214,8 @@ def write_report(frontier: Frontier, folder: Path, verdicts: pd.DataFrame, match
              f"Each method's strength was tuned on `{frontier.metric}` (bench/tuning/search.py: a coarse grid of "
              f"N = {frontier.n0:,} per point, cubic fits in a span that must bracket the minimum and not move it, "
              f"refined around w* and N ×4 where the fit stops narrowing, until the 95% bootstrap interval on the argmin "
-             f"is narrower than range / 20 or {frontier.budget:,} samples are spent; its calibration on synthetic curves "
-             f"is results/tuning/report.md). The optimum was then scored on fresh samples (N = {frontier.final_n:,} from seed "
+             f"is narrower than range / 20 (a located stop then widens it by {LOCATED_MARGIN:g} × range / 20 each side) or "
+             f"{frontier.budget:,} samples are spent; its calibration on synthetic curves is results/tuning/report.md). The optimum was then scored on fresh samples (N = {frontier.final_n:,} from seed "
              f"{frontier.final_seed:,}, beyond every tuning seed, so w* was not picked on the samples it is judged on), "
              f"{'with the Inception FID too' if frontier.final_inception else 'on the tuned metric only'}. Differences are each optimum minus tuned CFG's on the same seeds, with the "
              "paired 95% bootstrap interval; **better** / **worse** where it excludes 0 (an approximate test at this N), "

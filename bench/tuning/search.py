@@ -22,7 +22,9 @@ statistic, Efron & Tibshirani 1993, ch. 13):
        difference's interval holds 0. Else the curve is not yet polynomial on this span (a kink, a wall),
        and the span is halved around the best point (same N), down to 2 delta;
   5. stop when a trusted fit's interval is narrower than delta (then w*, and the argmin where the interval
-     covers it, lie within delta of each other), or when the budget ends;
+     covers it, lie within delta of each other), or when the budget ends. A located stop reports its interval
+     widened by LOCATED_MARGIN x delta each side: the rule stops at the first fit whose interval is narrow,
+     and that selection favours intervals that miss the argmin (a budget stop selects nothing);
   6. else, if the fit is resolved (a local minimum in at least `level` of the draws) and the last
      refinement narrowed the interval, put `coarse` new strengths across twice the interval (never
      narrower than a quarter of the range, so the curvature stays measurable; a strength within a quarter
@@ -35,7 +37,7 @@ bootstrap says when the noise, not the curve, decides.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -44,6 +46,7 @@ import numpy as np
 SHRINK = 0.75  # a refinement at the same N must narrow the interval by this factor, else N grows
 GROWTH = 4  # N's factor: the final N's cost dominates the geometric sum of the smaller ones
 MIN_SPAN = 8  # the refinement's span never narrows below the range / 4 (half-width range / 8): its curvature stays visible
+LOCATED_MARGIN = 0.5  # a located stop's interval, widened by this x delta each side, holds the argmin in 95% of runs
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,7 @@ def locate(evaluate: Evaluate, settings: Settings) -> Result:
         width, span = fit.hi - fit.lo, max(fit.window) - min(fit.window)
         hangs = fit.shifts and span > 2 * settings.delta + 1e-12
         if fit.brackets and not hangs and width <= settings.delta:
-            return Result(fit, "located", used, list(done.values()), path)
+            return Result(_widened(fit, settings), "located", used, list(done.values()), path)
         if not fit.brackets:  # the minimum lies beyond the span: move the span to the edge it lies past
             edge = min(fit.window) if fit.strength <= min(fit.window) else max(fit.window)
             around = _span(edge, span / 2, settings)
@@ -211,6 +214,13 @@ def locate(evaluate: Evaluate, settings: Settings) -> Result:
         if not any((round(float(w), 9), n) not in done for w in points):  # nothing new at this N: grow it
             n, points, last_width = GROWTH * n, list(fit.window), np.inf
             around = (min(fit.window), max(fit.window))
+
+
+def _widened(fit: Fit, settings: Settings) -> Fit:
+    """The located fit with its interval widened by LOCATED_MARGIN x delta each side, cut to the range (its
+    coverage, with and without the margin: results/tuning/report.md)."""
+    margin = LOCATED_MARGIN * settings.delta
+    return replace(fit, lo=max(settings.lo, fit.lo - margin), hi=min(settings.hi, fit.hi + margin))
 
 
 def _span(centre: float, half: float, settings: Settings) -> tuple[float, float]:

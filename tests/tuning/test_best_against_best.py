@@ -65,8 +65,11 @@ def test_tuned_cfg_is_checked_against_the_stored_grid(tmp_path):
     frontier = replace(FRONTIERS["methods-mnist"], grid_suite="grid")
     b = frontier.base
     rows = [{"method": "cfg", "p_uncond": b.train.p_uncond, "steps": b.sample.steps, "seed": b.sample.seed,
+             "prediction": "eps", "sampler": b.sample.sampler, "time_grid": b.sample.grid,
              "strength": w, "fid": (w - 0.3) ** 2 + 1, "num_samples": 1000} for w in (0, 0.1, 0.3, 0.5, 1)]
     rows.append({**rows[0], "p_uncond": 0.5, "strength": 2.0, "fid": 0.0})  # another model: not the grid
+    rows.append({**rows[0], "prediction": "flow", "strength": 1.0, "fid": 0.0})  # another objective: not the grid
+    rows.append({**rows[0], "sampler": "heun", "strength": 1.0, "fid": 0.0})  # another sampler: not the grid
     (tmp_path / "grid").mkdir()
     pd.DataFrame(rows).to_csv(tmp_path / "grid" / "table.csv", index=False)
     tuned = pd.DataFrame()

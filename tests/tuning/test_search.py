@@ -50,7 +50,17 @@ def test_an_asymmetric_minimum_is_located_within_delta(shape):
     """A quadratic's vertex is biased on these curves by more than its interval shows: the search that fitted
     one, without the window checks, fails this test on every shape."""
     result = calibrate(SHAPES[shape], runs=50)
-    assert result["within_delta"] >= 0.9 and result["interval_within_delta_holds_argmin"] >= 0.95, result
+    assert result["within_delta"] >= 0.9, result
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_the_interval_on_w_star_holds_the_argmin_in_95_percent_of_runs(shape):
+    """At both noise levels of the calibration, 200 runs each. The bootstrap interval alone falls short at a
+    located stop (the stop rule picks the first narrow one): this fails without its margin on every shape."""
+    for sigma in (SHAPES[shape].sigma, 3 * SHAPES[shape].sigma):
+        result = calibrate(SHAPES[shape], runs=200, sigma=sigma)
+        assert result["interval_holds_argmin"] >= 0.95 and result["located_holds_argmin"] >= 0.95, result
+        assert result["located_unwidened_holds_argmin"] < result["located_holds_argmin"], result
 
 
 def test_the_budget_stops_the_search_with_the_best_fit_so_far():
