@@ -29,7 +29,8 @@ statistic, Efron & Tibshirani 1993, ch. 13):
      refinement narrowed the interval, put `coarse` new strengths across twice the interval (never
      narrower than a quarter of the range, so the curvature stays measurable; a strength within a quarter
      spacing of one scored at this N is reused) and fit on them; if not
-     (the noise, not the spacing, limits the fit at this N), score the fit's strengths at GROWTH x N.
+     (the noise, not the spacing, limits the fit at this N), score the fit's strengths at GROWTH x N (where
+     the budget cannot pay for all of them, `window` strengths across them, each moved onto one of them).
      A step at the same N that would score no new strength grows N instead, so every step spends samples.
 A fitted curve beats golden-section here because every evaluation is noisy: golden-section compares
 two points at a time and can be misled by one noisy pair, while the fit pools the window, and its
@@ -214,6 +215,8 @@ def locate(evaluate: Evaluate, settings: Settings) -> Result:
         if not any((round(float(w), 9), n) not in done for w in points):  # nothing new at this N: grow it
             n, points, last_width = GROWTH * n, list(fit.window), np.inf
             around = (min(fit.window), max(fit.window))
+            if used + len(points) * n > settings.budget:  # the whole window does not fit: the fit's fewest across it
+                points = _spread(around, fit.window, settings.window)
 
 
 def _widened(fit: Fit, settings: Settings) -> Fit:

@@ -1,9 +1,11 @@
 """The tuner on a synthetic response with a known argmin and a known shared-seed noise: it locates w*
 within delta in at least 95% of 200 runs, with at most 40% of the samples of a grid with the same delta."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from bench.tuning.search import Evaluation, Settings, _spread, fit_argmin, locate
+from bench.tuning.search import GROWTH, Evaluation, Settings, _spread, fit_argmin, locate
 from bench.tuning.synthetic import SHAPES, calibrate, response
 
 
@@ -85,3 +87,15 @@ def test_a_refinement_reuses_a_scored_strength_that_lies_within_a_quarter_spacin
     points = _spread((0.0, 1.968), [0.0, 0.5, 1.0, 1.5, 2.0], 5)
     assert points == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0])  # 0.492, 0.984, 1.476, 1.968 were near-copies
     assert _spread((0.0, 1.0), [], 3) == pytest.approx([0.0, 0.5, 1.0])
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_a_growth_the_whole_window_cannot_pay_for_spends_the_budget_on_fewer_strengths(shape):
+    """At the frontiers' budget, the noisier calibration curves often end a span with 7-9 strengths; scoring them
+    all at GROWTH x N overran the budget, and the search stopped with most of it unspent (this fails without the rule)."""
+    settings = replace(SHAPES[shape].settings, n0=500, budget=20_000)
+    for run in range(200):
+        parameter, _ = SHAPES[shape].draw(run)
+        result = locate(response(lambda w: SHAPES[shape].curve(w, parameter), run, 3 * SHAPES[shape].sigma), settings)
+        unspent = settings.budget - result.samples
+        assert result.stopped == "located" or unspent < settings.window * GROWTH * result.fit.n, (run, result.samples)
