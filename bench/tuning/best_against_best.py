@@ -168,7 +168,8 @@ def matched_is(frontier: Frontier, tuned: dict[str, pd.DataFrame]) -> pd.DataFra
 
 def grid_check(frontier: Frontier, tuned: dict[str, pd.DataFrame], out: str | Path) -> list[str]:
     """Whether tuned CFG's interval on w* holds the minimum of the stored CFG grid of `grid_suite` on the same
-    model (p_uncond, prediction, dataset), sampler (name, time grid, steps) and sample seed (same N or not: the argmin of E[FID_N] moves little with N)."""
+    model (p_uncond, prediction, dataset), sampler (name, time grid, steps) and sample seed (same N or not: the
+    argmin of E[FID_N] moves little with N), and where it does not, the grid's lowest point inside the interval."""
     table_path = results_folder(out) / frontier.grid_suite / "table.csv" if frontier.grid_suite else None
     if table_path is None or not table_path.exists() or frontier.reference not in tuned:
         return []
@@ -186,11 +187,16 @@ def grid_check(frontier: Frontier, tuned: dict[str, pd.DataFrame], out: str | Pa
     best = grid.loc[grid[frontier.metric].idxmin()]
     a = tuned[frontier.reference].attrs
     inside = a["lo"] <= best.strength <= a["hi"]
+    within = grid[grid.strength.between(a["lo"], a["hi"])]
+    nearest = within.loc[within[frontier.metric].idxmin()] if len(within) and not inside else None
     return [f"The `{frontier.grid_suite}` suite's CFG grid ({len(grid)} strengths at N = {int(best.num_samples):,}, "
             f"p_uncond = {b.train.p_uncond:g}, T = {b.sample.steps}) has its lowest {frontier.metric} at w = "
             f"{best.strength:g} ({best[frontier.metric]:.3f}); the tuner's w* = {a['strength']:.3g} with 95% interval "
             f"[{a['lo']:.3g}, {a['hi']:.3g}] {'holds' if inside else 'does not hold'} it: "
-            f"**{'agrees' if inside else 'disagrees'}**."]
+            f"**{'agrees' if inside else 'disagrees'}**."
+            + ("" if nearest is None else f" The grid's lowest point inside the interval is w = {nearest.strength:g} "
+               f"({nearest[frontier.metric]:.3f}, {nearest[frontier.metric] - best[frontier.metric]:+.3f} from the "
+               "grid's minimum, on the same seeds).")]
 
 
 def compared_count(verdicts: pd.DataFrame) -> int:

@@ -77,6 +77,7 @@ def test_tuned_cfg_is_checked_against_the_stored_grid(tmp_path):
     assert "**agrees**" in grid_check(frontier, {"cfg": tuned}, tmp_path)[0]
     tuned.attrs.update(lo=0.35, hi=0.6)
     assert "**disagrees**" in grid_check(frontier, {"cfg": tuned}, tmp_path)[0]
+    assert "inside the interval is w = 0.5 (1.040, +0.040 from" in grid_check(frontier, {"cfg": tuned}, tmp_path)[0]
     assert grid_check(replace(frontier, grid_suite="absent"), {"cfg": tuned}, tmp_path) == []
 
 
