@@ -8,6 +8,9 @@ The Python API (for notebooks and scripts):
     table = run_suite("mnist", only="cfg_p0.2_*", overrides=["sample.num_samples=1024"], force=True)
     build_report("mnist", "results")                          # table.csv, figures/, report.md
     stored = load_results("results/mnist")                    # the stored cells, nothing recomputed
+    cells = tune("mnist", "cfg", "fid")                       # w* and its interval in cells.attrs
+    best = tune("mnist", ["cfg", "apg"], "is_mean", at_most=("fid", 3.0))   # one row per method, compared
+    by = tune("mnist", "interval", vary=("lambda_low", [-4, -2]))           # one row per value, compared
 
 `run_cells(suite, cells, out)` runs cells you built yourself (bench.suites.cells.select_cells, or
 bench.suites.cells.Cell(name, RunSpec(...))). The names are resolved on first use, so
@@ -32,7 +35,7 @@ _API = {
     "select_cells": ("bench.suites.cells", "select_cells"),
     "load_results": ("bench.infra.store", "load_runs"),
     "build_report": ("bench.report.build", "build"),
-    "tune": ("bench.tuning.cells", "tune"),
+    "tune": ("bench.tuning.choices", "tune"),
     "BenchError": ("bench.spec.errors", "BenchError"),
 }
 __all__ = sorted(_API)

@@ -1,12 +1,13 @@
 """`python -m bench.tune --suite NAME --method M --metric fid` (bench/tuning/cli.py); `bench.tune(...)` from
-Python is bench.tuning.cells.tune, callable also through this module."""
+Python is bench.tuning.choices.tune (one method's search, or several methods' or one more parameter's
+comparison at their optima), callable also through this module."""
 import sys
 import types
 
 
 class _CallableModule(types.ModuleType):
     def __call__(self, *args, **kwargs):
-        from bench.tuning.cells import tune
+        from bench.tuning.choices import tune
         return tune(*args, **kwargs)
 
 

@@ -147,13 +147,22 @@ def strength(name: str, params: dict[str, Any]) -> tuple[str | None, float | Non
 def with_strength(name: str, params: dict[str, Any], value: float) -> dict[str, Any]:
     """`params` with the strength that sets the method's guidance (`strength`) at `value`, set through
     wrappers (a wrapper's strength is its inner method's, in `inner_params`)."""
+    param = strength(name, params)[0]
+    if param is None:
+        raise GuidanceError(f"method {name!r} has no strength to set")
+    return with_parameter(name, params, param, float(value))
+
+
+def with_parameter(name: str, params: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """`params` with parameter `key` at `value`: the method's own, else (through wrappers) the wrapped method's,
+    in `inner_params`."""
     method = METHODS[name]
-    if method.strength is not None:
-        return {**params, method.strength: float(value)}
+    if key in method.params() and key not in ("inner", "inner_params"):
+        return {**params, key: value}
     if method.wraps:
         inner, inner_params = _inner(method, params)
-        return {**params, "inner": inner, "inner_params": tuple(sorted(with_strength(inner, inner_params, value).items()))}
-    raise GuidanceError(f"method {name!r} has no strength to set")
+        return {**params, "inner": inner, "inner_params": tuple(sorted(with_parameter(inner, inner_params, key, value).items()))}
+    raise GuidanceError(f"method {name!r} has no parameter {key!r}")
 
 
 def label(name: str, params: dict[str, Any]) -> str:

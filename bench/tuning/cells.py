@@ -5,7 +5,9 @@ sample seeds and bootstrap draws, so the fit's comparisons are paired; N grows b
 the per-sample seed streams make a cell at 4N hold the samples of the cell at N.
 
 `tune(suite, method, metric)` returns the evaluated cells as a DataFrame (attrs: w*, its interval, how the
-search stopped) and writes tune.csv, tune.json (the search path) and tune.png beside the cells.
+search stopped) and writes tune.csv, tune.json (the search path) and tune.png beside the cells. With
+`at_most=("fid", F)` (or `at_least`) the metric is optimised subject to a bound on a second one: IS or precision
+maximised at a floor on FID.
 """
 from __future__ import annotations
 
@@ -60,51 +62,90 @@ def cell_at(base: Cell, param: str, strength_value: float, n: int, seed: int | N
 
 def tune(suite: str, method: str = "cfg", metric: str = "fid", *, lo: float = 0.0, hi: float | None = None,
          delta: float | None = None, n0: int | None = None, budget: int | None = None, overrides: Sequence[str] = (),
+         at_most: tuple[str, float] | None = None, at_least: tuple[str, float] | None = None,
          out: str | Path = "results", device: str | None = None, quiet: bool = True) -> pd.DataFrame:
     """Locate the strength of `method` that optimises `metric` (minimised, or maximised for IS, precision,
-    recall, density, coverage and accuracy) on `suite`'s model; see bench/tuning/search.py."""
+    recall, density, coverage and accuracy) on `suite`'s model, subject to `at_most=(metric, bound)` or
+    `at_least=...` where given; see bench/tuning/search.py."""
     base, _, top = base_cell(suite, method, overrides)
-    return tune_cell(base, metric, f"{suite}-tune-{method}", lo=lo, hi=top if hi is None else hi, delta=delta, n0=n0,
-                     budget=budget, out=out, device=device, quiet=quiet)
+    return tune_cell(base, metric, search_folder(f"{suite}-tune-{method}", metric, at_most, at_least), lo=lo, hi=top if hi is None else hi, delta=delta, n0=n0,
+                     budget=budget, at_most=at_most, at_least=at_least, out=out, device=device, quiet=quiet)
+
+
+def search_folder(stem: str, metric: str, at_most: tuple[str, float] | None = None,
+                  at_least: tuple[str, float] | None = None) -> str:
+    """The folder of a search: `stem` for FID, else with the metric and the bound it was optimised at (each
+    search's tune.csv, tune.json and figure are its own; the cells underneath are cached by their specs)."""
+    bounds = [f"{name}-at-{side}-{value:g}" for side, given in (("most", at_most), ("least", at_least))
+              if given is not None for name, value in [given]]
+    return "-".join([stem, *([metric] if metric != "fid" or bounds else []), *bounds])
+
+
+def _bound(metric: str, at_most: tuple[str, float] | None, at_least: tuple[str, float] | None) -> tuple[str, float, bool] | None:
+    """(constraint metric, bound, whether it is an upper bound), checked before any work."""
+    if at_most is not None and at_least is not None:
+        raise SpecError("give one bound, at_most or at_least, not both")
+    chosen = at_most if at_most is not None else at_least
+    if chosen is None:
+        return None
+    name, value = chosen
+    if name == metric:
+        raise SpecError(f"the bound is on {name!r}, the metric being optimised; bound a second metric (e.g. "
+                        "optimise is_mean with at_most=('fid', 10))")
+    if not np.isfinite(float(value)):
+        raise SpecError(f"the bound on {name!r} must be a finite number, got {value!r}")
+    return name, float(value), at_most is not None
 
 
 def tune_cell(base: Cell, metric: str, folder: str, *, lo: float, hi: float, delta: float | None = None,
-              n0: int | None = None, budget: int | None = None, out: str | Path = "results",
+              n0: int | None = None, budget: int | None = None, at_most: tuple[str, float] | None = None,
+              at_least: tuple[str, float] | None = None, out: str | Path = "results",
               device: str | None = None, quiet: bool = True) -> pd.DataFrame:
     """The search on `base`'s model, sampler and method, its cells under <out>/<folder>/: the evaluated
     cells as a DataFrame, with w*, its interval and how the search stopped in `attrs`."""
     param = strength_of(base)[0]
     n0 = n0 or base.spec.sample.num_samples
+    bound = _bound(metric, at_most, at_least)
     settings = Settings(lo=lo, hi=hi, delta=delta or (hi - lo) / 20, n0=n0, budget=budget or 64 * n0,
-                        maximise=metric in HIGHER_IS_BETTER)
+                        maximise=metric in HIGHER_IS_BETTER, bound=None if bound is None else bound[1],
+                        at_most=bound is None or bound[2])
     scored: list[dict] = []
+    read = (metric,) if bound is None else (metric, bound[0])
 
     def evaluate(strengths: Sequence[float], n: int) -> list[Evaluation]:
         cells = [cell_at(base, param, w, n) for w in strengths]
         table = run_cells(folder, cells, out, device=device, quiet=quiet, say=(lambda *a, **k: None) if quiet else None)
         found = []
         for w, cell, (_, row) in zip(strengths, cells, table.iterrows()):
-            if metric not in row or pd.isna(row[metric]):
-                raise SpecError(f"the cells give no {metric!r}; choose a metric their extractor computes (e.g. fid)")
-            replicates = read_replicates(results_folder(out) / folder / "runs" / cell.run_id).get(metric)
-            if replicates is None:
-                raise SpecError(f"{cell.name} stored no bootstrap replicates of {metric}: the search needs them")
-            found.append(Evaluation(float(w), n, float(row[metric]), np.asarray(replicates)))
+            stored = read_replicates(results_folder(out) / folder / "runs" / cell.run_id)
+            values = [_metric_of(cell, row, stored, name) for name in read]
+            found.append(Evaluation(float(w), n, *values[0], *(values[1] if bound else ())))
             scored.append({"strength": float(w), "n": n, **{k: row.get(k) for k in CURVE_COLUMNS if k in row},
-                           metric: float(row[metric]), "cell": cell.name, "run_id": cell.run_id})
+                           **{name: v[0] for name, v in zip(read, values)}, "cell": cell.name, "run_id": cell.run_id})
         return found
     result = locate(evaluate, settings)
     table = pd.DataFrame(scored)
     table.attrs.update(strength=result.fit.strength, lo=result.fit.lo, hi=result.fit.hi, stopped=result.stopped,
-                       samples=result.samples, param=param, metric=metric, range=(lo, hi), delta=settings.delta)
+                       samples=result.samples, param=param, metric=metric, maximise=settings.maximise,
+                       range=(lo, hi), delta=settings.delta,
+                       bound=None if bound is None else {"metric": bound[0], "value": bound[1], "at_most": bound[2]})
     write_outputs(results_folder(out) / folder, table, result, settings)
     return table
+
+
+def _metric_of(cell: Cell, row: pd.Series, stored: dict, metric: str) -> tuple[float, np.ndarray]:
+    """A cell's value of `metric` and its bootstrap replicates, refused where the cell has either missing."""
+    if metric not in row or pd.isna(row[metric]):
+        raise SpecError(f"the cells give no {metric!r}; choose a metric their extractor computes (e.g. fid)")
+    if stored.get(metric) is None:
+        raise SpecError(f"{cell.name} stored no bootstrap replicates of {metric}: the search needs them")
+    return float(row[metric]), np.asarray(stored[metric])
 
 
 def write_outputs(folder: Path, table: pd.DataFrame, result: Result, settings: Settings) -> None:
     """tune.csv (every evaluated cell), tune.json (settings, search path, result) and tune.png."""
     atomic_write_bytes(folder / "tune.csv", table.to_csv(index=False).encode())
-    record = {"settings": settings.__dict__, "stopped": result.stopped, "samples": result.samples,
+    record = {"settings": settings.__dict__, "bound": table.attrs.get("bound"), "stopped": result.stopped, "samples": result.samples,
               "strength": result.fit.strength, "interval": [result.fit.lo, result.fit.hi],
               "path": [{"n": f.n, "strength": f.strength, "lo": f.lo, "hi": f.hi, "resolved": f.resolved,
                         "brackets": f.brackets, "shift": f.shift, "window": list(f.window)} for f in result.path]}
@@ -113,22 +154,38 @@ def write_outputs(folder: Path, table: pd.DataFrame, result: Result, settings: S
 
 
 def plot(path: Path, table: pd.DataFrame, result: Result) -> None:
-    """The metric against strength at each N, the last fit's polynomial and the interval on w*."""
+    """The metric against strength at each N, the last fit's polynomial and the interval on w*; with a bound,
+    the bounded metric on a second axis, its last fit and the bound."""
     from bench.report.plots import plt, save_figure
-    metric = table.attrs["metric"]
+    metric, bound = table.attrs["metric"], table.attrs.get("bound")
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for n, group in table.groupby("n"):
         group = group.sort_values("strength")
         ax.plot(group.strength, group[metric], "o-", ms=4, lw=0.8, label=f"N = {n}")
-    last = table[table.n == result.fit.n]
-    xs = np.array(result.fit.window)
-    ys = last.set_index("strength").reindex(xs)[metric].values
-    if len(xs) >= 3 and np.isfinite(ys).all():
-        grid = np.linspace(xs.min(), xs.max(), 100)
-        ax.plot(grid, np.polyval(np.polyfit(xs, ys, fit_degree(len(xs))), grid), "k--", lw=1, label="last fit")
+    last = table[table.n == result.fit.n].set_index("strength")
+    _last_fit(ax, result.fit.window, last, metric, "k--", "last fit")
     ax.axvspan(result.fit.lo, result.fit.hi, color="tab:red", alpha=0.15, label="95% interval on w*")
     ax.axvline(result.fit.strength, color="tab:red", lw=1)
-    ax.set(xlabel=f"strength ({table.attrs['param']})", ylabel=metric,
-           title=f"{metric}: w* = {result.fit.strength:.3g} [{result.fit.lo:.3g}, {result.fit.hi:.3g}] ({result.stopped})")
+    title = f"{metric}: w* = {result.fit.strength:.3g} [{result.fit.lo:.3g}, {result.fit.hi:.3g}] ({result.stopped})"
+    ax.set(xlabel=f"strength ({table.attrs['param']})", ylabel=metric)
+    if bound is not None:
+        other, sign = ax.twinx(), "<=" if bound["at_most"] else ">="
+        bounded = table.sort_values("strength")
+        other.plot(bounded.strength, bounded[bound["metric"]], "s", ms=3, color="tab:gray", alpha=0.6)
+        _last_fit(other, result.fit.window, last, bound["metric"], ":", f"{bound['metric']}, last fit", color="tab:gray")
+        other.axhline(bound["value"], color="tab:gray", lw=1, ls="-.", label=f"bound: {bound['metric']} {sign} {bound['value']:g}")
+        other.set_ylabel(bound["metric"])
+        other.legend(fontsize=7, loc="lower right")
+        title += f", {bound['metric']} {sign} {bound['value']:g}"
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     save_figure(fig, path)
+
+
+def _last_fit(ax, window: Sequence[float], last: pd.DataFrame, column: str, style: str, label: str, **kwargs) -> None:
+    """The polynomial the search fitted to `column` on the last fit's window, drawn across it."""
+    xs = np.array(window)
+    ys = last[column].reindex(xs).values
+    if len(xs) >= 3 and np.isfinite(ys).all():
+        grid = np.linspace(xs.min(), xs.max(), 100)
+        ax.plot(grid, np.polyval(np.polyfit(xs, ys, fit_degree(len(xs))), grid), style, lw=1, label=label, **kwargs)

@@ -32,6 +32,12 @@ statistic, Efron & Tibshirani 1993, ch. 13):
      (the noise, not the spacing, limits the fit at this N), score the fit's strengths at GROWTH x N (where
      the budget cannot pay for all of them, `window` strengths across them, each moved onto one of them).
      A step at the same N that would score no new strength grows N instead, so every step spends samples.
+With a bound on a second metric (maximise IS subject to FID <= F, the paper's quality floor; or precision
+at a floor on FID), both metrics are fitted on each draw (a cell's draws resample the same rows for every
+metric, so the pair is a joint bootstrap), and a draw's optimum is the best point of its objective's fit
+where its constraint's fit meets the bound, on a fine grid across the span; a draw with no feasible point
+takes the point nearest feasibility and counts as unresolved. The optimum then often lies where the
+constraint's curve crosses its bound, and every step above applies unchanged.
 A fitted curve beats golden-section here because every evaluation is noisy: golden-section compares
 two points at a time and can be misled by one noisy pair, while the fit pools the window, and its
 bootstrap says when the noise, not the curve, decides.
@@ -58,6 +64,8 @@ class Evaluation:
     n: int
     value: float
     replicates: np.ndarray
+    constraint: float = np.nan  # the bounded metric's value and replicates (Settings.bound), draw-matched with these
+    constraint_replicates: np.ndarray | None = None
 
 
 Evaluate = Callable[[Sequence[float], int], list[Evaluation]]
@@ -74,6 +82,8 @@ class Settings:
     window: int = 5
     level: float = 0.95
     maximise: bool = False
+    bound: float | None = None  # the constraint metric must stay at most (at_most) or at least this
+    at_most: bool = True
 
     def __post_init__(self):
         if not (np.isfinite(self.lo) and np.isfinite(self.hi) and self.lo < self.hi):
@@ -82,6 +92,12 @@ class Settings:
             raise ValueError(f"delta={self.delta} must be positive and below the range's width {self.hi - self.lo}")
         if self.coarse < 3 or self.window < 3:
             raise ValueError("the coarse grid and the fit window need at least 3 strengths")
+        if self.bound is not None and not np.isfinite(self.bound):
+            raise ValueError(f"the constraint's bound {self.bound} must be finite")
+
+    def violation(self, values: np.ndarray) -> np.ndarray:
+        """How far the constraint metric's values lie past the bound (<= 0: feasible)."""
+        return (values - self.bound) if self.at_most else (self.bound - values)
 
 
 @dataclass(frozen=True)
@@ -112,17 +128,21 @@ def fit_degree(points: int) -> int:
     return 3 if points >= 5 else 2
 
 
-def _polynomial(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares cubic (a quadratic on fewer than 5 points) through (xs, ys[b]) for every row b: each row's
-    local minimum, NaN where it has none, and its curvature there (p'' / 2 in the scaled coordinate; -1: none).
-    The local minimum of p(u) = c3 u^3 + c2 u^2 + c1 u + c0 is the root of p' with p'' > 0,
-    u = -c1 / (c2 + sqrt(c2^2 - 3 c3 c1)), which is the quadratic's -c1 / (2 c2) at c3 = 0."""
+def _coefficients(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Least-squares cubic (a quadratic on fewer than 5 points) through (xs, ys[b]) for every row b, in the scaled
+    coordinate u = (x - centre) / scale: (centre, scale, coefficients highest first, one column per row)."""
     centre, scale = xs.mean(), np.ptp(xs) or 1.0
     u = (xs - centre) / scale
-    cubic = fit_degree(len(xs)) == 3
-    design = np.stack(([u ** 3] if cubic else []) + [u ** 2, u, np.ones_like(u)], axis=1)
-    coef = np.linalg.lstsq(design, ys.T, rcond=None)[0]
-    c3 = coef[0] if cubic else np.zeros(coef.shape[1])
+    design = np.stack([u ** k for k in range(fit_degree(len(xs)), -1, -1)], axis=1)
+    return centre, scale, np.linalg.lstsq(design, ys.T, rcond=None)[0]
+
+
+def _polynomial(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's fitted local minimum, NaN where it has none, and its curvature there (p'' / 2 in the scaled
+    coordinate; -1: none). The local minimum of p(u) = c3 u^3 + c2 u^2 + c1 u + c0 is the root of p' with p'' > 0,
+    u = -c1 / (c2 + sqrt(c2^2 - 3 c3 c1)), which is the quadratic's -c1 / (2 c2) at c3 = 0."""
+    centre, scale, coef = _coefficients(xs, ys)
+    c3 = coef[0] if fit_degree(len(xs)) == 3 else np.zeros(coef.shape[1])
     c2, c1 = coef[-3], coef[-2]
     with np.errstate(divide="ignore", invalid="ignore"):
         root = np.sqrt(c2 ** 2 - 3 * c3 * c1)  # p''(u) = 2 root at the minimum
@@ -132,11 +152,37 @@ def _polynomial(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return vertex, np.where(ok, root, -1.0)
 
 
+def _on_grid(xs: np.ndarray, ys: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Every row's fitted polynomial at the strengths `grid`: (rows, len(grid))."""
+    centre, scale, coef = _coefficients(xs, ys)
+    u = (grid - centre) / scale
+    return (np.stack([u ** k for k in range(len(coef) - 1, -1, -1)], axis=1) @ coef).T
+
+
 def _argmins(xs: np.ndarray, ys: np.ndarray, bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's fitted minimum clipped to `bounds` (the row's lowest point where the fit has none), and the
-    fit's curvature there."""
+    """Each row's fitted minimum clipped to `bounds` (the row's lowest point where the fit has none), and whether
+    the fit has a local minimum (positive curvature)."""
     vertex, curvature = _polynomial(xs, ys)
-    return np.where(np.isfinite(vertex), np.clip(vertex, *bounds), xs[np.argmin(ys, axis=1)]), curvature
+    return np.where(np.isfinite(vertex), np.clip(vertex, *bounds), xs[np.argmin(ys, axis=1)]), curvature > 0
+
+
+def _constrained_argmins(xs: np.ndarray, ys: np.ndarray, violations: np.ndarray,
+                         points: int = 401) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's best point of its objective's fit where its constraint's fit (violation <= 0) is met, on a
+    grid of `points` strengths across xs; where none is, the point nearest feasibility, and False."""
+    grid = np.linspace(xs.min(), xs.max(), points)
+    objective, violation = _on_grid(xs, ys, grid), _on_grid(xs, violations, grid)
+    feasible = violation <= 0
+    best = np.where(feasible.any(axis=1), np.where(feasible, objective, np.inf).argmin(axis=1), violation.argmin(axis=1))
+    return grid[best], feasible.any(axis=1)
+
+
+def _best_index(ys: np.ndarray, violations: np.ndarray | None) -> int:
+    """The best point: the lowest (signed) objective among the feasible points; where none is, the least infeasible."""
+    if violations is None:
+        return int(np.argmin(ys))
+    feasible = violations <= 0
+    return int(np.argmin(np.where(feasible, ys, np.inf))) if feasible.any() else int(np.argmin(violations))
 
 
 def fit_argmin(evaluations: Sequence[Evaluation], settings: Settings, around: tuple[float, float] | None = None) -> Fit:
@@ -145,8 +191,11 @@ def fit_argmin(evaluations: Sequence[Evaluation], settings: Settings, around: tu
     `window // 2` neighbours each side."""
     points = sorted(evaluations, key=lambda e: e.strength)
     sign = -1.0 if settings.maximise else 1.0
-    values = sign * np.array([e.value for e in points])
-    best = int(np.argmin(values))
+    bounded = settings.bound is not None
+    if bounded and any(e.constraint_replicates is None for e in points):
+        raise ValueError("a search with a bound needs every evaluation's constraint value and replicates")
+    violations = settings.violation(np.array([e.constraint for e in points])) if bounded else None
+    best = _best_index(sign * np.array([e.value for e in points]), violations)
     inside = [e for e in points if around is not None and around[0] - 1e-12 <= e.strength <= around[1] + 1e-12]
     if len(inside) >= settings.window:
         chosen = inside
@@ -154,31 +203,39 @@ def fit_argmin(evaluations: Sequence[Evaluation], settings: Settings, around: tu
         start = max(0, min(best - settings.window // 2, len(points) - settings.window))
         chosen = points[start:start + settings.window]
     xs = np.array([e.strength for e in chosen])
-    ys = sign * np.array([e.value for e in chosen])
-    draws_ys = sign * np.stack([e.replicates for e in chosen], axis=1)
+    # row 0: the values; rows 1..B: the bootstrap draws, matched across strengths
+    ys = sign * np.vstack([[e.value for e in chosen], np.stack([e.replicates for e in chosen], axis=1)])
+    cs = settings.violation(np.vstack([[e.constraint for e in chosen],
+                                       np.stack([e.constraint_replicates for e in chosen], axis=1)])) if bounded else None
     bounds = (settings.lo, settings.hi)
-    vertex = _polynomial(xs, ys[None])[0][0]
-    draws, curvature = _argmins(xs, draws_ys, bounds)
-    lowest = xs[int(np.argmin(ys))]
-    point = float(np.clip(vertex, *bounds)) if np.isfinite(vertex) else float(lowest)
+
+    def optima(keep: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Every row's optimum on the chosen points `keep`, and whether the row's fit has one."""
+        if bounded:
+            return _constrained_argmins(xs[keep], ys[:, keep], cs[:, keep])
+        return _argmins(xs[keep], ys[:, keep], bounds)
+    found, ok = optima(slice(None))
+    lowest = xs[_best_index(ys[0], None if cs is None else cs[0])]
+    if bounded:  # the optimum at an end of the window's grid may lie past it
+        point = float(found[0])
+        edge = (np.isclose(point, xs.min()), np.isclose(point, xs.max()))
+    else:  # the pooled fit says on which side the minimum lies; with no local minimum, the lowest point does
+        vertex = _polynomial(xs, ys[:1])[0][0]
+        point = float(np.clip(vertex, *bounds)) if np.isfinite(vertex) else float(lowest)
+        edge = (vertex < xs.min(), vertex > xs.max()) if np.isfinite(vertex) else (lowest == xs.min(), lowest == xs.max())
     tail = (1 - settings.level) / 2
-    lo, hi = np.quantile(draws, [tail, 1 - tail])
+    lo, hi = np.quantile(found[1:], [tail, 1 - tail])
     lo, hi = min(lo, point), max(hi, point)
     shift, shifts = 0.0, False
     if len(xs) >= 4:  # refit without each end: the minimum's dependence on the window
-        all_ys = np.vstack([ys[None], draws_ys])
-        left, right = _argmins(xs[1:], all_ys[:, 1:], bounds)[0], _argmins(xs[:-1], all_ys[:, :-1], bounds)[0]
+        left, right = optima(slice(1, None))[0], optima(slice(None, -1))[0]
         moved = left - right
         shift, low, high = moved[0], *np.quantile(moved[1:], [tail, 1 - tail])
         shifts = bool(abs(shift) > settings.delta / 4 and (low > 0 or high < 0))
         lo, hi = min(lo, left[0], right[0]), max(hi, left[0], right[0])
     room = (xs.min() > settings.lo + 1e-12, xs.max() < settings.hi - 1e-12)  # strengths beyond each end
-    if np.isfinite(vertex):  # the pooled fit says on which side the minimum lies
-        beyond = (room[0] and vertex < xs.min(), room[1] and vertex > xs.max())
-    else:  # no local minimum: the lowest point does
-        beyond = (room[0] and lowest == xs.min(), room[1] and lowest == xs.max())
-    brackets = not any(beyond)
-    resolved = bool(np.mean(curvature > 0) >= settings.level)
+    brackets = not ((room[0] and edge[0]) or (room[1] and edge[1]))
+    resolved = bool(np.mean(ok[1:]) >= settings.level)
     return Fit(point, float(lo), float(hi), resolved, tuple(xs), chosen[0].n, brackets, float(shift), shifts,
                float(lowest))
 

@@ -86,7 +86,7 @@ def test_the_command_line_refuses_settings_the_record_holds(tmp_path):
     for extra, message in ((["--frontier", "methods-tiny", "--n0", "50"], "--n0 would change"),
                            (["--frontier", "methods-tiny", "--suite", "tiny"], "--suite NAME (one method) or"),
                            (["--frontier", "nope"], "nope"),
-                           (["--suite", "tiny", "--method", "cfg", "--method", "apg"], "tunes one method")):
+                           (["--suite", "tiny", "--method", "cfg", "--method", "apg"], "no apg cell")):
         out = subprocess.run(run + extra, capture_output=True, text=True)
         assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
     via_run = subprocess.run([sys.executable, "-m", "bench.run", "--suite", "methods-tiny", "--n0", "50"],
