@@ -12,7 +12,7 @@ maximised at a floor on FID.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -23,7 +23,9 @@ from bench.guidance.registry import METHODS, strength, with_strength
 from bench.infra.store import atomic_write_bytes, read_replicates, results_folder
 from bench.runner.suite import run_cells
 from bench.spec.errors import SpecError
-from bench.suites.cells import Cell, select_cells
+from bench.spec.overrides import apply_overrides, parse_overrides
+from bench.suites.cells import SUITES, Cell, select_cells
+from bench.tuning.frontiers import FRONTIERS
 from bench.tuning.search import Evaluation, Result, Settings, fit_degree, locate
 
 HIGHER_IS_BETTER = ("is_mean", "precision", "recall", "density", "coverage", "class_accuracy")
@@ -40,6 +42,33 @@ def base_cell(suite: str, method: str, overrides: Sequence[str]) -> tuple[Cell, 
         raise SpecError(f"suite {suite} has no {method} cell to take the model from; choose a suite that runs it")
     param = strength_of(cells[0])[0]
     return cells[0], param, float(max(strength_of(c)[1] or 0.0 for c in cells))
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a search runs on: the cell whose model, sampler and method it varies, its default strength range,
+    first N and budget."""
+    cell: Cell
+    lo: float
+    hi: float
+    n0: int
+    budget: int
+
+
+def tuning_source(name: str, method: str, overrides: Sequence[str] = ()) -> Source:
+    """The model a search runs on: a suite's first cell of `method` (range [0, the suite's largest strength],
+    N0 the suite's N, budget 64 N0), or a frontier's (bench/tuning/frontiers.py: every method on its model,
+    with its range, N0 and budget), so every method can be tuned on the frontiers' models."""
+    if name in FRONTIERS and name not in SUITES:
+        frontier = FRONTIERS[name]
+        if method not in METHODS:
+            raise SpecError(f"method {method!r} is not registered; known: {', '.join(sorted(METHODS))}")
+        cell = frontier.tuning_base(method)
+        cell = Cell(cell.name, apply_overrides(cell.spec, parse_overrides(list(overrides))))
+        return Source(cell, *frontier.search_range(method), frontier.n0, frontier.budget)
+    cell, _, top = base_cell(name, method, overrides)
+    n0 = cell.spec.sample.num_samples
+    return Source(cell, 0.0, top, n0, 64 * n0)
 
 
 def strength_of(cell: Cell) -> tuple[str, float | None]:
@@ -60,16 +89,18 @@ def cell_at(base: Cell, param: str, strength_value: float, n: int, seed: int | N
     return Cell(name or f"tune_{g.method}_{param}{strength_value:.6g}_N{n}", spec)
 
 
-def tune(suite: str, method: str = "cfg", metric: str = "fid", *, lo: float = 0.0, hi: float | None = None,
+def tune(suite: str, method: str = "cfg", metric: str = "fid", *, lo: float | None = None, hi: float | None = None,
          delta: float | None = None, n0: int | None = None, budget: int | None = None, overrides: Sequence[str] = (),
          at_most: tuple[str, float] | None = None, at_least: tuple[str, float] | None = None,
          out: str | Path = "results", device: str | None = None, quiet: bool = True) -> pd.DataFrame:
     """Locate the strength of `method` that optimises `metric` (minimised, or maximised for IS, precision,
-    recall, density, coverage and accuracy) on `suite`'s model, subject to `at_most=(metric, bound)` or
-    `at_least=...` where given; see bench/tuning/search.py."""
-    base, _, top = base_cell(suite, method, overrides)
-    return tune_cell(base, metric, search_folder(f"{suite}-tune-{method}", metric, at_most, at_least), lo=lo, hi=top if hi is None else hi, delta=delta, n0=n0,
-                     budget=budget, at_most=at_most, at_least=at_least, out=out, device=device, quiet=quiet)
+    recall, density, coverage and accuracy) on the model of `suite` (a suite, or a frontier: tuning_source),
+    subject to `at_most=(metric, bound)` or `at_least=...` where given; see bench/tuning/search.py."""
+    source = tuning_source(suite, method, overrides)
+    return tune_cell(source.cell, metric, search_folder(f"{suite}-tune-{method}", metric, at_most, at_least),
+                     lo=source.lo if lo is None else lo, hi=source.hi if hi is None else hi, delta=delta,
+                     n0=n0 or source.n0, budget=budget or source.budget, at_most=at_most, at_least=at_least, out=out,
+                     device=device, quiet=quiet)
 
 
 def search_folder(stem: str, metric: str, at_most: tuple[str, float] | None = None,

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bench.guidance.registry import resolved, with_parameter
-from bench.infra.store import atomic_write_bytes, results_folder
+from bench.infra.store import atomic_write_bytes, notes_section, results_folder
 from bench.report.table import suite_table, write_table
 from bench.runner.suite import run_cells
 from bench.spec.errors import SpecError
@@ -30,7 +30,7 @@ from bench.spec.overrides import apply_overrides, field_types, parse_overrides
 from bench.stats.paired import CellReplicates
 from bench.suites.cells import Cell
 from bench.tuning.best_against_best import verdict
-from bench.tuning.cells import HIGHER_IS_BETTER, base_cell, cell_at, search_folder, strength_of, tune_cell
+from bench.tuning.cells import HIGHER_IS_BETTER, Source, cell_at, search_folder, strength_of, tune_cell, tuning_source
 
 
 def method_parameters(method: str, params: dict[str, Any]) -> list[str]:
@@ -67,35 +67,56 @@ def _parsed(value: Any) -> Any:
         return value
 
 
+def choice_cells(suite: str, methods: Sequence[str], vary: tuple[str, Sequence[Any]] | None = None,
+                 overrides: Sequence[str] = ()) -> dict[str, tuple[Cell, Source]]:
+    """Each choice's label, the cell its search varies and its source (range, N0, budget): one per method, or one
+    per value of `vary` for its one method; a bad method, key or value stops here, before any search runs."""
+    if vary is not None and len(methods) != 1:
+        raise SpecError(f"--vary tunes one method at each value of a parameter, got {len(methods)} methods")
+    if vary is not None and len(vary[1]) < 2:
+        raise SpecError(f"--vary {vary[0]}: give at least two values (e.g. {vary[0]}=a,b), got {list(vary[1])}")
+    choices: dict[str, tuple[Cell, Source]] = {}
+    for method in methods:
+        source = tuning_source(suite, method, overrides)
+        for value in (vary[1] if vary else [None]):
+            label = method if vary is None else f"{vary[0]}={value}"
+            choices[label] = (source.cell if vary is None else with_choice(source.cell, vary[0], value), source)
+    for cell, _ in choices.values():
+        strength_of(cell)
+    return choices
+
+
+def search_plan(suite: str, methods: Sequence[str], vary: tuple[str, Sequence[Any]] | None = None,
+                overrides: Sequence[str] = (), budget: int | None = None, out: str | Path = "results",
+                device: str = "cpu") -> pd.DataFrame:
+    """The most the searches cost, priced before any work as a suite's plan is (bench/runner/plan.py): per
+    choice, its whole budget spent at the middle of its range (a search that locates w* stops earlier)."""
+    from bench.runner.plan import plan
+    cells = [cell_at(cell, strength_of(cell)[0], (source.lo + source.hi) / 2, budget or source.budget,
+                     name=f"{label.replace('=', '')}_search_budget")
+             for label, (cell, source) in choice_cells(suite, methods, vary, overrides).items()]
+    return plan(cells, device, out)
+
+
 def tune_choices(suite: str, methods: Sequence[str], metric: str = "fid", *, vary: tuple[str, Sequence[Any]] | None = None,
-                 lo: float = 0.0, hi: float | None = None, final_n: int | None = None, overrides: Sequence[str] = (),
+                 lo: float | None = None, hi: float | None = None, final_n: int | None = None, overrides: Sequence[str] = (),
                  out: str | Path = "results", device: str | None = None, quiet: bool = True, **search) -> pd.DataFrame:
     """Tune each method (with `vary`: the one method at each value of the parameter) on `suite`'s model, score
     every optimum at one N on fresh seeds, and compare them paired. Returns one row per choice (its w* with the
     interval, its metric at the optimum with its interval, its difference from the reference with the paired
     interval and the verdict); attrs["searches"] holds each choice's tuning table. `search` takes the settings of
     bench.tuning.cells.tune (delta, n0, budget, at_most, at_least)."""
-    if vary is not None and len(methods) != 1:
-        raise SpecError(f"--vary tunes one method at each value of a parameter, got {len(methods)} methods")
     if vary is None and len(methods) < 2:
         raise SpecError("tune_choices compares several methods, or one method at several values (vary=...)")
-    if vary is not None and len(vary[1]) < 2:
-        raise SpecError(f"--vary {vary[0]}: give at least two values (e.g. {vary[0]}=a,b), got {list(vary[1])}")
-    choices: dict[str, tuple[Cell, float]] = {}
-    for method in methods:
-        base, _, top = base_cell(suite, method, overrides)
-        for value in (vary[1] if vary else [None]):
-            label = method if vary is None else f"{vary[0]}={value}"
-            cell = base if vary is None else with_choice(base, vary[0], value)
-            choices[label] = (cell, top if hi is None else hi)
-    for cell, _ in choices.values():  # a bad value stops here, before any search runs
-        strength_of(cell)
+    choices = choice_cells(suite, methods, vary, overrides)
+    folders = {label: search_folder(f"{suite}-tune-{label}" if vary is None else f"{suite}-tune-{methods[0]}-{label}",
+                                    metric, search.get("at_most"), search.get("at_least")) for label in choices}
     searches = {}
-    for label, (cell, top) in choices.items():
-        stem = f"{suite}-tune-{label}" if vary is None else f"{suite}-tune-{methods[0]}-{label}"
-        name = search_folder(stem, metric, search.get("at_most"), search.get("at_least"))
-        searches[label] = tune_cell(cell, metric, check_plain_name(name, "tuning folder"), lo=lo, hi=top, out=out,
-                                    device=device, quiet=quiet, **search)
+    for label, (cell, source) in choices.items():
+        name = folders[label]
+        settings = {"n0": source.n0, "budget": source.budget, **{k: v for k, v in search.items() if v is not None}}
+        searches[label] = tune_cell(cell, metric, check_plain_name(name, "tuning folder"), lo=source.lo if lo is None else lo,
+                                    hi=source.hi if hi is None else hi, out=out, device=device, quiet=quiet, **settings)
     largest = max(int(t.n.max()) for t in searches.values())  # a tuning cell at N uses seeds seed .. seed + N - 1
     n, seed = final_n or largest, max(c.spec.sample.seed for c, _ in choices.values()) + largest
     finals = {label: cell_at(cell, strength_of(cell)[0], searches[label].attrs["strength"], n, seed,
@@ -112,7 +133,37 @@ def tune_choices(suite: str, methods: Sequence[str], metric: str = "fid", *, var
     atomic_write_bytes(folder / "choices.csv", table.to_csv(index=False).encode())
     table.attrs["searches"] = searches
     table.attrs.update(metric=metric, final_n=n, final_seed=seed, folder=compared)
+    command = " ".join(["python -m bench.tune --suite", suite, *(f"--method {m}" for m in methods), f"--metric {metric}",
+                        *([f"--vary {vary[0]}={','.join(map(str, vary[1]))}"] if vary else []),
+                        *(f"--{k.replace('_', '-')} {b[0]}={b[1]:g}" for k in ("at_most", "at_least") if (b := search.get(k))),
+                        *(f"--{k} {search[k]}" for k in ("delta", "n0", "budget") if search.get(k) is not None),
+                        *([f"--final-n {final_n}"] if final_n else []), *(f"--set {o}" for o in overrides)])
+    write_report(folder, table, command, folders)
     return table
+
+
+def write_report(folder: Path, table: pd.DataFrame, command: str, search_folders: dict[str, str]) -> None:
+    """report.md: each choice's optimum with its interval, its metric there and its paired difference from the
+    reference, the cost, and each search's figure; then notes.md, where one is written by hand."""
+    a, metric = table.attrs, table.attrs["metric"]
+    shown = pd.DataFrame({
+        "choice": table.choice, "w* [95% CI]": [f"{r.w_star:.3g} [{r.w_star_lo:.3g}, {r.w_star_hi:.3g}]" for r in table.itertuples()],
+        "search": table.search, "tuning samples": table.tuning_samples,
+        f"{metric} at w*": [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in table[[metric, f"{metric}_lo", f"{metric}_hi"]].values],
+        f"− {table.reference.iloc[0]}": ["" if pd.isna(d) else f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in
+                                        table[[f"{metric}_minus_reference", f"{metric}_minus_reference_lo",
+                                               f"{metric}_minus_reference_hi"]].values],
+        "verdict": table.verdict, "NFE/image": table.nfe_per_image, "images/s": table.images_per_second})
+    lines = [f"# Tuned choices: `{folder.name}`", "",
+             f"Generated by `{command}` (bench/tuning/choices.py) from the cells under this folder and each search's. "
+             f"Each choice's strength was tuned by its own search; its optimum was then scored on fresh samples, N = "
+             f"{a['final_n']:,} from seed {a['final_seed']:,}, beyond every tuning seed, the same seeds for every choice. "
+             f"Differences are each choice minus `{table.reference.iloc[0]}` on those seeds, with the paired 95% bootstrap "
+             "interval; **better** / **worse** where it excludes 0 (an approximate test at this N), else *not resolved*. "
+             "Where the reference is the best value, it was picked on these cells: read the others' intervals, not its lead.",
+             "", shown.to_markdown(index=False, floatfmt=".3f"), "", "## The searches", "",
+             *[f"- `{label}`: ![{label}](../{name}/tune.png)" for label, name in search_folders.items()], ""]
+    atomic_write_bytes(folder / "report.md", ("\n".join(lines + notes_section(folder)) + "\n").encode())
 
 
 def comparison(stored: pd.DataFrame, finals: dict[str, Cell], searches: dict[str, pd.DataFrame], metric: str,

@@ -14,10 +14,10 @@ from bench.spec.errors import BenchError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tune", description=__doc__)
-    parser.add_argument("--suite", help="the suite whose model and sampler one method is tuned on")
+    parser.add_argument("--suite", help="the suite (or a frontier, for any method on its model) whose model and sampler is tuned on")
     parser.add_argument("--frontier", help="tune, score and compare every method of this frontier (see --list)")
     parser.add_argument("--list", action="store_true", help="list the frontiers and exit")
-    parser.add_argument("--dry-run", action="store_true", help="with --frontier: price it (every search spending its budget) and exit")
+    parser.add_argument("--dry-run", action="store_true", help="price the searches (each spending its budget) and exit")
     parser.add_argument("--method", action="append", default=[],
                         help="the method to tune (default cfg; repeat to tune and compare several); with --frontier, only these")
     parser.add_argument("--metric", default="fid", help="a column every cell computes (fid, fid_inception, is_mean, ...)")
@@ -27,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
                         "field (guide.steps, train.p_uncond) or a parameter of the method (lambda_low), and compare them")
     parser.add_argument("--final-n", type=int, default=None,
                         help="with several methods or --vary: samples of each optimum's cell (default: the largest N of the searches)")
-    parser.add_argument("--lo", type=float, default=None, help="smallest strength (default 0)")
-    parser.add_argument("--hi", type=float, default=None, help="largest strength (default: the suite's largest)")
+    parser.add_argument("--lo", type=float, default=None, help="smallest strength (default 0, or the frontier's)")
+    parser.add_argument("--hi", type=float, default=None, help="largest strength (default: the suite's largest, or the frontier's)")
     parser.add_argument("--delta", type=float, default=None, help="locate w* to this tolerance (default: range / 20)")
-    parser.add_argument("--n0", type=int, default=None, help="samples per point at first (default: the suite's N)")
-    parser.add_argument("--budget", type=int, default=None, help="samples in all (default: 64 x n0)")
+    parser.add_argument("--n0", type=int, default=None, help="samples per point at first (default: the suite's N, or the frontier's)")
+    parser.add_argument("--budget", type=int, default=None, help="samples per search (default: 64 x n0, or the frontier's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec field")
     parser.add_argument("--out", default="results")
     parser.add_argument("--device", default=None)
@@ -50,9 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench.tuning.choices import tune
         methods = args.method or ["cfg"]
         several = len(methods) > 1 or args.vary is not None
+        if args.dry_run:
+            return _price(args, methods)
         if args.final_n is not None and not several:
             raise BenchError("--final-n sets the optimum cells of a comparison: give several --method or --vary")
-        settings = dict(lo=args.lo or 0.0, hi=args.hi, delta=args.delta, n0=args.n0, budget=args.budget,
+        settings = dict(lo=args.lo, hi=args.hi, delta=args.delta, n0=args.n0, budget=args.budget,
                         overrides=args.set, out=args.out, device=args.device,
                         at_most=_bound("--at-most", args.at_most), at_least=_bound("--at-least", args.at_least))
         if several:
@@ -65,6 +67,23 @@ def main(argv: list[str] | None = None) -> int:
         print(_found(label, args.suite, search))
     if several:
         print(_compared(table))
+    return 0
+
+
+def _price(args: argparse.Namespace, methods: list[str] | None = None) -> int:
+    """The plan of a frontier (`methods` None) or of the searches on a suite, priced before any work."""
+    from bench.infra.devices import default_device
+    from bench.runner.plan import summary
+    device = args.device or default_device()
+    if methods is None:
+        from bench.tuning.best_against_best import frontier_plan
+        from bench.tuning.frontiers import FRONTIERS
+        table = frontier_plan(FRONTIERS[args.frontier], args.out, device)
+    else:
+        from bench.tuning.choices import search_plan
+        table = search_plan(args.suite, methods, _vary(args.vary), args.set, args.budget, args.out, device)
+    print(table.drop(columns="basis", errors="ignore").to_string(index=False, float_format="%.1f"))
+    print(summary(table, device).replace("plan:", "at most (every search spends its budget):", 1))
     return 0
 
 
@@ -116,14 +135,7 @@ def _frontier(args: argparse.Namespace) -> int:
                          f"{frontier.name}'s record (bench/tuning/frontiers.py), whose stored cells its report reads; "
                          "register a frontier with those settings instead")
     if args.dry_run:
-        from bench.infra.devices import default_device
-        from bench.runner.plan import summary
-        from bench.tuning.best_against_best import frontier_plan
-        device = args.device or default_device()
-        table = frontier_plan(frontier, args.out, device)
-        print(table.drop(columns="basis", errors="ignore").to_string(index=False, float_format="%.1f"))
-        print(summary(table, device).replace("plan:", "at most (every search spends its budget):", 1))
-        return 0
+        return _price(args)
     from bench.tuning.best_against_best import run_frontier
     run_frontier(frontier, args.out, methods=args.method, device=args.device)
     print(f"wrote {args.out}/{frontier.name}/report.md, frontier.csv and figures")

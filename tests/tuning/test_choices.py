@@ -13,7 +13,7 @@ from bench.suites.cells import Cell
 from bench.suites.methods import example_cell
 from bench.suites.paper import TINY_BASE
 from bench.guidance.registry import METHODS
-from bench.tuning.cells import base_cell, search_folder
+from bench.tuning.cells import base_cell, search_folder, tuning_source
 from bench.tuning.choices import method_parameters, tune_choices, with_choice
 
 
@@ -73,6 +73,9 @@ def test_a_parameter_varied_on_tiny_is_tuned_at_each_value_and_compared_on_fresh
     assert set(stored.seed) == {table.attrs["final_seed"]} and set(stored.p_uncond) == {0.1, 0.5}
     for label, search in searches.items():
         assert (tmp_path / f"tiny-tune-cfg-{label}" / "tune.json").exists()
+    report = (tmp_path / table.attrs["folder"] / "report.md").read_text()
+    assert "python -m bench.tune --suite tiny --method cfg --metric fid --vary train.p_uncond=0.1,0.5" in report
+    assert all(f"../tiny-tune-cfg-{label}/tune.png" in report for label in searches)
 
 
 @pytest.mark.slow
@@ -97,3 +100,18 @@ def test_the_command_line_refuses_a_malformed_bound_or_vary_in_one_line(tmp_path
         out = subprocess.run([sys.executable, "-m", "bench.tune", "--suite", "tiny", *flags, "--out", str(tmp_path)],
                              capture_output=True, text=True)
         assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
+
+
+def test_the_searches_are_priced_before_any_work(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "bench.tune", "--suite", "tiny", "--method", "cfg", "--vary",
+                          "train.p_uncond=0.1,0.5", "--dry-run", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "train.p_uncond0.1_search_budget" in out.stdout and "at most (every search spends its budget)" in out.stdout
+    assert not list(tmp_path.glob("*/runs/*"))
+
+
+def test_a_frontier_offers_every_method_on_its_model():
+    source = tuning_source("methods-mnist", "autoguidance")
+    assert source.cell.spec.guidance.method == "autoguidance" and source.cell.spec.data.name == "mnist"
+    assert (source.lo, source.hi, source.n0, source.budget) == (0.0, 2.0, 500, 20_000)
+    assert tuning_source("tiny", "cfg").budget == 64 * 72
